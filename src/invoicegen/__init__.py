@@ -1,0 +1,10 @@
+"""InvoiceGen: turn invoices (PDFs, scans, photos) into structured, validated data."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("invoicegen")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+local"
+
+__all__ = ["__version__"]
