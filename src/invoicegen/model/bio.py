@@ -1,0 +1,140 @@
+"""Tag sequences: constrained Viterbi for valid IOB2, and grouping word tags into entity instances.
+
+Reading order is line by line, so an entity that spans lines beside another block (a two-line
+address next to the invoice date) comes back interleaved. ``group_entities`` therefore lets an
+``I-X`` word join the most recent open ``X`` instance nearby rather than demanding adjacency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from invoicegen.schema import NER_LABELS, OUTSIDE, BBox
+
+
+def _allowed_transitions(labels: Sequence[str]) -> np.ndarray:
+    """allowed[i, j]: tag j may follow tag i under strict IOB2."""
+    n = len(labels)
+    allowed = np.ones((n, n), dtype=bool)
+    for j, tag in enumerate(labels):
+        if tag.startswith("I-"):
+            ent = tag[2:]
+            for i, prev in enumerate(labels):
+                allowed[i, j] = prev in (f"B-{ent}", f"I-{ent}")
+    return allowed
+
+
+_NER_ALLOWED = _allowed_transitions(NER_LABELS)
+
+
+def constrained_viterbi(log_probs: np.ndarray, labels: Sequence[str] = NER_LABELS) -> list[int]:
+    """Most probable tag sequence (sum of per-word log-probabilities) that is valid IOB2."""
+    n, k = log_probs.shape
+    if n == 0:
+        return []
+    allowed = _NER_ALLOWED if tuple(labels) == NER_LABELS else _allowed_transitions(labels)
+    penalty = np.where(allowed, 0.0, -np.inf)
+    start_ok = np.array([not t.startswith("I-") for t in labels])
+    score = np.where(start_ok, log_probs[0], -np.inf)
+    back = np.zeros((n, k), dtype=np.int64)
+    for t in range(1, n):
+        cand = score[:, None] + penalty
+        back[t] = cand.argmax(axis=0)
+        score = cand.max(axis=0) + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(n - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+@dataclass
+class Entity:
+    """One entity instance: its type and the words (indices) it covers, in reading order."""
+
+    type: str
+    words: list[int] = field(default_factory=list)
+
+
+def _near(a: BBox, b: BBox) -> bool:
+    """Is box b on the same or a following line close to a, with overlapping x-range?"""
+    h = max(a[3] - a[1], b[3] - b[1], 1e-6)
+    vertical = -h <= b[1] - a[3] <= 1.5 * h or abs((a[1] + a[3]) - (b[1] + b[3])) / 2 <= h
+    horizontal = min(a[2], b[2]) - max(a[0], b[0]) > -2 * h
+    return vertical and horizontal
+
+
+def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
+    """Entity instances from word tags in reading order. ``B-X`` opens an instance; ``I-X`` joins the
+    nearest open ``X`` instance whose last word is close by, else opens one (repairs broken IOB2)."""
+    entities: list[Entity] = []
+    open_by_type: dict[str, list[Entity]] = {}
+    for i, tag in enumerate(tags):
+        if tag == OUTSIDE:
+            continue
+        prefix, ent = tag[0], tag[2:]
+        target = None
+        if prefix == "I":
+            for cand in reversed(open_by_type.get(ent, [])):
+                if any(_near(boxes[w], boxes[i]) for w in cand.words[-3:]):
+                    target = cand
+                    break
+        if target is None:
+            target = Entity(ent)
+            entities.append(target)
+            open_by_type.setdefault(ent, []).append(target)
+        target.words.append(i)
+    return entities
+
+
+def relabel_bio(tags: Sequence[str], order: Sequence[int]) -> list[str]:
+    """Re-tag a page whose words are reordered by ``order`` (new position -> old index) so that the
+    first word of each original entity instance, in the new order, carries ``B-``."""
+    instance = [-1] * len(tags)
+    current = -1
+    for i, tag in enumerate(tags):
+        if tag == OUTSIDE:
+            continue
+        if tag.startswith("B-") or i == 0 or tags[i - 1] == OUTSIDE or tags[i - 1][2:] != tag[2:]:
+            current += 1
+        instance[i] = current
+    seen: set[int] = set()
+    out = []
+    for old in order:
+        tag = tags[old]
+        if tag == OUTSIDE:
+            out.append(OUTSIDE)
+            continue
+        prefix = "I" if instance[old] in seen else "B"
+        seen.add(instance[old])
+        out.append(f"{prefix}-{tag[2:]}")
+    return out
+
+
+def instance_ids(roles: Sequence[str], begin: str, inside: str) -> list[int | None]:
+    """Instance number of each word from begin/inside roles in the source order (None elsewhere);
+    an ``inside`` word with nothing open starts an instance."""
+    ids: list[int | None] = []
+    current = -1
+    for i, role in enumerate(roles):
+        if role == begin or (role == inside and (i == 0 or roles[i - 1] not in (begin, inside))):
+            current += 1
+        ids.append(current if role in (begin, inside) else None)
+    return ids
+
+
+def group_roles(keys: Sequence[object | None], begin: str, inside: str, outside: str = "O") -> list[str]:
+    """Begin/inside roles from group keys in the model's word order: the first word of each group
+    (a row or a cell instance) is ``begin``; a None key is ``outside``."""
+    seen: set[object] = set()
+    out = []
+    for key in keys:
+        if key is None:
+            out.append(outside)
+        elif key in seen:
+            out.append(inside)
+        else:
+            seen.add(key)
+            out.append(begin)
+    return out

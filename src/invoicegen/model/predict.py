@@ -1,0 +1,57 @@
+"""Batched inference over encoded pages: window logits merged back to one row per word."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from invoicegen.model.data import ModelPage
+from invoicegen.model.encode import Window, collate, merge_window_logits
+from invoicegen.schema import HEADS
+
+HEAD_NAMES = tuple(HEADS)
+
+WindowRunner = Callable[[Sequence[Window]], dict[str, np.ndarray]]
+"""Runs a batch of windows through a model and returns ``{head}_logits`` arrays [B, T, L]."""
+
+
+def torch_runner(model: torch.nn.Module, pad_id: int) -> WindowRunner:
+    """A WindowRunner for a torch MultiTaskLayoutLMv3 in eval mode."""
+
+    def run(windows: Sequence[Window]) -> dict[str, np.ndarray]:
+        batch = collate(windows, pad_id)
+        batch = {k: v for k, v in batch.items() if not k.endswith("_labels")}
+        with torch.inference_mode():
+            out = model(**batch)
+        return {f"{h}_logits": out[f"{h}_logits"].float().numpy() for h in HEAD_NAMES}
+
+    return run
+
+
+def predict_pages(pages: Sequence[ModelPage], run: WindowRunner, batch_size: int = 8) -> list[dict[str, np.ndarray]]:
+    """Per page, per head: word-level logits ``[n_words, n_labels]`` in model order."""
+    flat = [(pi, wi) for pi, p in enumerate(pages) for wi in range(len(p.windows))]
+    # longest first keeps padding low inside each batch
+    flat.sort(key=lambda t: -len(pages[t[0]].windows[t[1]].input_ids))
+    token_logits: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for s in range(0, len(flat), batch_size):
+        chunk = flat[s:s + batch_size]
+        out = run([pages[pi].windows[wi] for pi, wi in chunk])
+        for b, (pi, wi) in enumerate(chunk):
+            n = len(pages[pi].windows[wi].input_ids)
+            token_logits[(pi, wi)] = {h: out[f"{h}_logits"][b, :n] for h in HEAD_NAMES}
+    results = []
+    for pi, page in enumerate(pages):
+        per_head = {}
+        for h in HEAD_NAMES:
+            logits = [token_logits[(pi, wi)][h] for wi in range(len(page.windows))]
+            per_head[h] = merge_window_logits(page.windows, logits, len(page.words))
+        results.append(per_head)
+    return results
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
