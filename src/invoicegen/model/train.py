@@ -224,7 +224,7 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 for k in sums:
-                    sums[k] += float(result[k])
+                    sums[k] += float(result[k].detach())
                 bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
                 if cfg.max_minutes and (time.time() - started) / 60 > cfg.max_minutes:
                     out_of_time = True

@@ -1,0 +1,149 @@
+"""The model: tokenizer, windows, training, checkpoints, --base."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toydata import toy_document, write_toy_dataset
+from transformers import LayoutLMv3Config, LayoutLMv3Model
+
+from invoicegen.model.bio import constrained_viterbi, group_entities, relabel_bio
+from invoicegen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from invoicegen.model.data import gold_roles, prepare_labelled
+from invoicegen.model.encode import encode_page, merge_window_logits, reading_order, split_windows, window_owners
+from invoicegen.model.predict import predict_pages, torch_runner
+from invoicegen.model.recipes import get_recipe
+from invoicegen.model.tokenizer import WordTokenizer
+from invoicegen.model.train import TrainConfig, train
+from invoicegen.schema import NER_LABELS
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """A tiny model trained to overfit 8 toy documents (a few seconds on 2 cores)."""
+    root = tmp_path_factory.mktemp("tiny")
+    data = write_toy_dataset(root / "data", n=8)
+    out = root / "model"
+    meta = train(TrainConfig(data=data, out=out, recipe=get_recipe("tiny").with_overrides(epochs=40),
+                             progress=False, fp16_weights=False))
+    return data, out, meta
+
+
+def test_tiny_model_overfits_and_predicts_the_labels(trained: tuple[Path, Path, dict]) -> None:
+    data, out, meta = trained
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["train_loss"] < 0.5 * log[0]["train_loss"]
+    ckpt = load_checkpoint(out)
+    doc = toy_document(3)
+    pages = prepare_labelled(doc, ckpt.tokenizer, ckpt.recipe)
+    logits = predict_pages(pages, torch_runner(ckpt.model, ckpt.tokenizer.pad_id))
+    pred = [NER_LABELS[i] for i in logits[0]["ner"].argmax(-1)]
+    assert pages[0].gold is not None
+    assert pred == pages[0].gold["ner"]
+    assert meta["test_metrics"]["ner"]["f1"] > 0.95
+
+
+def test_checkpoint_round_trip_gives_identical_logits(trained: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    _, out, _ = trained
+    ckpt = load_checkpoint(out)
+    save_checkpoint(tmp_path / "copy", ckpt.model, ckpt.tokenizer, ckpt.recipe, ckpt.meta)
+    again = load_checkpoint(tmp_path / "copy")
+    pages = prepare_labelled(toy_document(5), ckpt.tokenizer, ckpt.recipe)
+    a = predict_pages(pages, torch_runner(ckpt.model, ckpt.tokenizer.pad_id))[0]
+    b = predict_pages(pages, torch_runner(again.model, again.tokenizer.pad_id))[0]
+    for head in a:
+        np.testing.assert_array_equal(a[head], b[head])
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "labels.json", "recipe.json", "README.md"):
+        assert (out / name).exists(), name
+
+
+def test_checkpoint_with_other_label_schema_is_refused(trained: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    _, out, _ = trained
+    ckpt = load_checkpoint(out)
+    bad = save_checkpoint(tmp_path / "bad", ckpt.model, ckpt.tokenizer, ckpt.recipe, ckpt.meta)
+    (bad / "labels.json").write_text(json.dumps({"ner": ["O"], "table": ["O"], "cell": ["O"]}))
+    with pytest.raises(CheckpointError, match="label schema"):
+        load_checkpoint(bad)
+
+
+def test_windows_cover_every_word_of_a_long_page_exactly_once() -> None:
+    rng = np.random.default_rng(0)
+    pieces = [[5] * int(rng.integers(1, 5)) for _ in range(900)]  # ~2,250 tokens: 5+ windows
+    boxes = [(0, 0, 10, 10)] * len(pieces)
+    windows = encode_page(pieces, boxes, cls_id=0, sep_id=2, max_length=512, overlap=128)
+    assert len(windows) >= 5
+    assert all(len(w.input_ids) <= 512 for w in windows)
+    assert all(a.end > b.start for a, b in zip(windows, windows[1:], strict=False))  # windows overlap
+    owners = window_owners(windows, len(pieces))
+    assert -1 not in owners
+    # each word's merged row comes from exactly one window: mark rows by window id and check
+    logits = [np.full((len(w.input_ids), 1), wi, dtype=np.float32) for wi, w in enumerate(windows)]
+    merged = merge_window_logits(windows, logits, len(pieces))
+    assert [int(v) for v in merged[:, 0]] == owners
+    # and the owner keeps context on both sides where it can
+    for w, o in enumerate(owners):
+        win = windows[o]
+        assert win.start <= w < win.end
+
+
+def test_split_windows_handles_a_word_longer_than_a_window() -> None:
+    assert split_windows([[1] * 600, [1]], max_length=512) == [(0, 1), (1, 2)]
+
+
+def test_base_directory_initialises_the_backbone(tmp_path: Path) -> None:
+    """--base: a (tiny) pretrained LayoutLMv3 saved with save_pretrained + its BPE files."""
+    base = tmp_path / "base"
+    tok = WordTokenizer.train(["Invoice Total Amount Date"] * 50, vocab_size=300, min_frequency=1)
+    cfg = LayoutLMv3Config(vocab_size=tok.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=128, coordinate_size=12, shape_size=8, max_position_embeddings=514,
+                           visual_embed=False, has_relative_attention_bias=False,
+                           has_spatial_attention_bias=False)
+    pretrained = LayoutLMv3Model(cfg)
+    pretrained.save_pretrained(base)
+    tok.save(base)
+    data = write_toy_dataset(tmp_path / "data", n=4)
+    out = tmp_path / "out"
+    recipe = get_recipe("tiny").with_overrides(epochs=1, learning_rate=0.0)  # lr 0: weights stay as loaded
+    train(TrainConfig(data=data, out=out, recipe=recipe, base=base, progress=False, fp16_weights=False))
+    ckpt = load_checkpoint(out)
+    theirs = pretrained.state_dict()
+    for name, value in ckpt.model.backbone.state_dict().items():
+        torch.testing.assert_close(value, theirs[name], msg=name)
+
+
+def test_reading_order_and_relabelling_put_b_on_the_first_word_in_reading_order() -> None:
+    # a two-line address (words 0-1 on line 1, word 2 on line 2) next to a date on line 1 (word 3)
+    boxes = [(10, 10, 40, 20), (45, 10, 80, 20), (10, 25, 60, 35), (300, 10, 350, 20)]
+    tags = ["B-SUPPLIER_ADDRESS", "I-SUPPLIER_ADDRESS", "I-SUPPLIER_ADDRESS", "B-INVOICE_DATE"]
+    order = reading_order(boxes)
+    assert order == [0, 1, 3, 2]
+    new = relabel_bio(tags, order)
+    assert new == ["B-SUPPLIER_ADDRESS", "I-SUPPLIER_ADDRESS", "B-INVOICE_DATE", "I-SUPPLIER_ADDRESS"]
+    # and the decoder groups the interleaved address back into one instance
+    ents = group_entities(new, [boxes[i] for i in order])
+    assert [(e.type, e.words) for e in ents] == [("SUPPLIER_ADDRESS", [0, 1, 3]), ("INVOICE_DATE", [2])]
+
+
+def test_gold_roles_follow_reading_order_for_rows_and_cells() -> None:
+    doc = toy_document(1, n_rows=2)
+    page = doc.pages[0]
+    order = reading_order(page.bboxes)
+    roles = gold_roles(page, order)
+    rows = [t for t in roles["table"] if t.startswith("ROW")]
+    assert rows.count("ROW_B") == 2
+    assert roles["cell"].count("CELL_B") == 3 + 2 * 3  # header cells + 3 cells per row
+
+
+def test_constrained_viterbi_never_emits_an_orphan_inside_tag() -> None:
+    labels = ("O", "B-X", "I-X", "B-Y", "I-Y")
+    # the argmax alone would say O, I-X, I-X: invalid
+    lp = np.log(np.array([[0.9, 0.05, 0.01, 0.02, 0.02],
+                          [0.3, 0.2, 0.45, 0.03, 0.02],
+                          [0.3, 0.1, 0.55, 0.03, 0.02]]))
+    path = [labels[i] for i in constrained_viterbi(lp, labels)]
+    assert path in (["O", "B-X", "I-X"], ["O", "O", "O"])
+    assert path == ["O", "B-X", "I-X"]
