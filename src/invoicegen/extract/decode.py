@@ -1,0 +1,198 @@
+"""Word-level model outputs -> entities, header fields, line items and tables.
+
+Input is one ``PagePrediction`` per page: the page's words in model (reading) order with the three
+heads' probabilities. Everything here is geometry and bookkeeping; normalising values is
+``normalize.py``'s job and checking them is ``validate.py``'s."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from invoicegen.model.bio import constrained_viterbi, group_entities
+from invoicegen.schema import (
+    CELL_LABELS,
+    HEADER_ENTITIES,
+    LINE_ITEM_COLUMNS,
+    NER_LABEL2ID,
+    NER_LABELS,
+    TABLE_LABELS,
+    BBox,
+)
+
+
+@dataclass
+class PagePrediction:
+    """A page's words in model order with per-word probabilities for each head."""
+
+    page: int
+    words: list[str]
+    boxes: list[BBox]
+    ner: np.ndarray
+    table: np.ndarray
+    cell: np.ndarray
+
+
+@dataclass
+class Candidate:
+    """One entity instance found on a page."""
+
+    entity: str
+    text: str
+    confidence: float
+    page: int
+    bbox: BBox
+    words: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RawRow:
+    """A table row: its cells (text, x-range) and the entity text found in it per item column."""
+
+    page: int
+    bbox: BBox
+    confidence: float
+    cells: list[tuple[str, float, float]]
+    columns: dict[str, str]
+
+
+@dataclass
+class RawTable:
+    page: int
+    bbox: BBox
+    header: list[tuple[str, float, float]]
+    rows: list[RawRow]
+
+
+def union_box(boxes: Sequence[BBox]) -> BBox:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _entity_type_probs(ner: np.ndarray) -> dict[str, np.ndarray]:
+    """P(word belongs to entity X) = P(B-X) + P(I-X), for every entity X."""
+    out = {}
+    for label, idx in NER_LABEL2ID.items():
+        if label.startswith("B-"):
+            out[label[2:]] = ner[:, idx] + ner[:, NER_LABEL2ID["I-" + label[2:]]]
+    return out
+
+
+def ner_tags(pred: PagePrediction, constrained: bool = False) -> list[str]:
+    """Word tags by argmax, or by constrained Viterbi (valid IOB2 in reading order)."""
+    if constrained:
+        return [NER_LABELS[i] for i in constrained_viterbi(np.log(pred.ner + 1e-9))]
+    return [NER_LABELS[i] for i in pred.ner.argmax(-1)]
+
+
+def entity_candidates(pred: PagePrediction, constrained: bool = False) -> list[Candidate]:
+    """All entity instances on a page with text (reading order), confidence and box."""
+    tags = ner_tags(pred, constrained)
+    type_probs = _entity_type_probs(pred.ner)
+    cands = []
+    for ent in group_entities(tags, pred.boxes):
+        conf = float(np.mean(type_probs[ent.type][ent.words]))
+        text = " ".join(pred.words[i] for i in ent.words)
+        cands.append(Candidate(ent.type, text, conf, pred.page, union_box([pred.boxes[i] for i in ent.words]),
+                               ent.words))
+    return cands
+
+
+def best_candidates(cands: Sequence[Candidate]) -> dict[str, list[Candidate]]:
+    """Header-entity candidates per entity, most confident first (the first one is the field value;
+    the others are what validation may fall back to)."""
+    out: dict[str, list[Candidate]] = {}
+    for c in cands:
+        if c.entity in HEADER_ENTITIES:
+            out.setdefault(c.entity, []).append(c)
+    for lst in out.values():
+        lst.sort(key=lambda c: -c.confidence)
+    return out
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return min(a1, b1) - max(a0, b0)
+
+
+def _group_cells(indices: Sequence[int], cell_tags: Sequence[str], boxes: Sequence[BBox],
+                 words: Sequence[str]) -> list[tuple[str, float, float]]:
+    """Cells of one row (or header) from cell roles in reading order. A continuation word joins the
+    cell it overlaps most horizontally, so a wrapped description stays one cell even though its
+    second line comes after the other cells of the first line."""
+    cells: list[list[int]] = []
+    for i in indices:
+        x0, x1 = boxes[i][0], boxes[i][2]
+        if cell_tags[i] == "CELL_B" or not cells:
+            cells.append([i])
+            continue
+        spans = [(min(boxes[j][0] for j in c), max(boxes[j][2] for j in c)) for c in cells]
+        best = max(range(len(cells)), key=lambda k: _overlap(x0, x1, *spans[k]))
+        if _overlap(x0, x1, *spans[best]) <= 0 and cell_tags[i] != "CELL_I":
+            cells.append([i])
+        else:
+            cells[best].append(i)
+    out = []
+    for c in cells:
+        out.append((" ".join(words[j] for j in c), min(boxes[j][0] for j in c), max(boxes[j][2] for j in c)))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+def page_tables(pred: PagePrediction) -> list[RawTable]:
+    """Tables on a page from the table and cell heads; item columns from the ITEM_* entities."""
+    table_tags = [TABLE_LABELS[i] for i in pred.table.argmax(-1)]
+    cell_tags = [CELL_LABELS[i] for i in pred.cell.argmax(-1)]
+    ner = ner_tags(pred)
+    row_conf = pred.table[:, [TABLE_LABELS.index("ROW_B"), TABLE_LABELS.index("ROW_I")]].sum(-1)
+    header_words: list[int] = []
+    rows: list[list[int]] = []
+    for i, tag in enumerate(table_tags):
+        if tag == "HEADER":
+            header_words.append(i)
+        elif tag == "ROW_B" or (tag == "ROW_I" and not rows):
+            rows.append([i])
+        elif tag == "ROW_I":
+            rows[-1].append(i)
+    if not rows:
+        return []
+    raw_rows = []
+    for r in rows:
+        columns: dict[str, list[str]] = {}
+        for i in r:
+            ent = ner[i][2:]
+            if ent in LINE_ITEM_COLUMNS:
+                columns.setdefault(LINE_ITEM_COLUMNS[ent], []).append(pred.words[i])
+        raw_rows.append(RawRow(pred.page, union_box([pred.boxes[i] for i in r]), float(np.mean(row_conf[r])),
+                               _group_cells(r, cell_tags, pred.boxes, pred.words),
+                               {k: " ".join(v) for k, v in columns.items()}))
+    header = _group_cells(header_words, cell_tags, pred.boxes, pred.words) if header_words else []
+    all_words = header_words + [i for r in rows for i in r]
+    return [RawTable(pred.page, union_box([pred.boxes[i] for i in all_words]), header, raw_rows)]
+
+
+def align_to_header(row: RawRow, header: Sequence[tuple[str, float, float]]) -> list[str]:
+    """A row's cell texts, one per header column (by horizontal overlap); cells in x order without a header."""
+    if not header:
+        return [c[0] for c in row.cells]
+    slots: list[list[str]] = [[] for _ in header]
+    for text, x0, x1 in row.cells:
+        best = max(range(len(header)), key=lambda k: (_overlap(x0, x1, header[k][1], header[k][2]),
+                                                      -abs((x0 + x1) - (header[k][1] + header[k][2]))))
+        slots[best].append(text)
+    return [" ".join(s) for s in slots]
+
+
+def join_tables(tables: Sequence[RawTable]) -> list[RawTable]:
+    """Join a table that continues on the next page (same header, or none repeated) into one."""
+    joined: list[RawTable] = []
+    last_page = -2
+    for t in tables:
+        prev = joined[-1] if joined else None
+        if prev is not None and t.page == last_page + 1 and (
+                not t.header or [h[0].lower() for h in t.header] == [h[0].lower() for h in prev.header]):
+            joined[-1] = RawTable(prev.page, prev.bbox, prev.header or t.header, prev.rows + t.rows)
+        else:
+            joined.append(t)
+        last_page = t.page
+    return joined

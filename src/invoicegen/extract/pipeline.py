@@ -1,0 +1,180 @@
+"""``Extractor``: from a file (or bytes) to a validated ``ExtractionResult``.
+
+load (text layer or OCR) -> encode -> model -> decode -> normalise -> validate, one direction.
+Several documents can go through the model together (``extract_many``), which is what the batch
+runner and the API's micro-batching use."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from invoicegen.document import Limits, LoadedDocument, load_document
+from invoicegen.extract.decode import (
+    Candidate,
+    PagePrediction,
+    RawTable,
+    align_to_header,
+    best_candidates,
+    entity_candidates,
+    join_tables,
+    page_tables,
+)
+from invoicegen.extract.normalize import DocumentContext, normalize_field
+from invoicegen.extract.validate import repair, run_checks
+from invoicegen.model.data import ModelPage, prepare_page
+from invoicegen.model.predict import predict_pages, softmax
+from invoicegen.model.runtime import Runtime, load_runtime
+from invoicegen.schema import (
+    LINE_ITEM_COLUMNS,
+    DocumentInfo,
+    ExtractionResult,
+    FieldValue,
+    LineItem,
+    ModelInfo,
+    Table,
+    field_key,
+)
+
+DEFAULT_MODEL_NAME = "invoicegen-small"
+
+
+def default_model_path() -> Path:
+    """MODEL_PATH if set, else the model shipped in the repository's ``models/`` directory."""
+    env = os.environ.get("MODEL_PATH")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "models" / DEFAULT_MODEL_NAME
+
+
+ITEM_ENTITY = {v: k for k, v in LINE_ITEM_COLUMNS.items()}
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    ocr: str = "auto"
+    dpi: int = 150
+    password: str | None = None
+    constrained: bool = False
+    limits: Limits = Limits()
+
+
+class Extractor:
+    """Loads a model once; extracts any number of documents with it (thread-safe for reading)."""
+
+    def __init__(self, runtime: Runtime, batch_size: int = 8) -> None:
+        self.runtime = runtime
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, device: str = "cpu") -> Extractor:
+        path = Path(model_path) if model_path else default_model_path()
+        if not path.exists():
+            raise FileNotFoundError(f"model directory {path} does not exist (set MODEL_PATH or pass model_path)")
+        return cls(load_runtime(path, device=device))
+
+    @property
+    def model_info(self) -> ModelInfo:
+        rt = self.runtime
+        return ModelInfo(name=rt.name, version=rt.version, backend=rt.backend,  # type: ignore[arg-type]
+                         quantized=rt.quantized)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def extract(self, source: str | Path | bytes, *, filename: str | None = None,
+                options: ExtractOptions | None = None) -> ExtractionResult:
+        """Extract one document from a path or bytes."""
+        opts = options or ExtractOptions()
+        t0 = time.perf_counter()
+        with load_document(source, filename=filename, ocr=opts.ocr, dpi=opts.dpi, password=opts.password,
+                           limits=opts.limits) as doc:
+            load_ms = (time.perf_counter() - t0) * 1000
+            return self.extract_many([doc], options=opts, load_ms=[load_ms])[0]
+
+    def extract_many(self, docs: Sequence[LoadedDocument], *, options: ExtractOptions | None = None,
+                     load_ms: Sequence[float] | None = None) -> list[ExtractionResult]:
+        """Extract already-loaded documents, running all their pages through the model together."""
+        opts = options or ExtractOptions()
+        t0 = time.perf_counter()
+        pages_per_doc = [self._encode(doc) for doc in docs]
+        flat = [p for pages in pages_per_doc for p in pages]
+        logits = predict_pages(flat, self.runtime.run, batch_size=self.batch_size) if flat else []
+        model_ms = (time.perf_counter() - t0) * 1000
+        results, k = [], 0
+        for i, (doc, pages) in enumerate(zip(docs, pages_per_doc, strict=True)):
+            t1 = time.perf_counter()
+            preds = []
+            for p in pages:
+                lg = logits[k]
+                k += 1
+                preds.append(PagePrediction(p.page, p.words, p.boxes, softmax(lg["ner"]), softmax(lg["table"]),
+                                            softmax(lg["cell"])))
+            result = self._decode(doc, preds, opts)
+            share = len(pages) / max(1, len(flat))
+            timings = dict(doc.timings_ms)
+            timings.update(load=round(load_ms[i] if load_ms else timings.get("load", 0.0), 2),
+                           model=round(model_ms * share, 2),
+                           postprocess=round((time.perf_counter() - t1) * 1000, 2))
+            timings["total"] = round(timings["load"] + timings["model"] + timings["postprocess"], 2)
+            result.timings_ms = timings
+            results.append(result)
+        return results
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _encode(self, doc: LoadedDocument) -> list[ModelPage]:
+        rt = self.runtime
+        pages = []
+        for page in doc.pages:
+            words = [w.text for w in page.words]
+            boxes = [w.bbox for w in page.words]
+            image = doc.page_image(page.index) if rt.recipe.visual_embed else None
+            mp = prepare_page(words, boxes, page.width, page.height, rt.tokenizer, rt.recipe, image=image)
+            mp.page = page.index
+            pages.append(mp)
+        return pages
+
+    def _decode(self, doc: LoadedDocument, preds: list[PagePrediction], opts: ExtractOptions) -> ExtractionResult:
+        ctx = DocumentContext.from_words([w for p in preds for w in p.words])
+        cands: list[Candidate] = [c for p in preds for c in entity_candidates(p, opts.constrained)]
+        per_entity = best_candidates(cands)
+
+        def field_value(c: Candidate) -> FieldValue:
+            return FieldValue(value=normalize_field(c.entity, c.text, ctx), text=c.text,
+                              confidence=round(c.confidence, 4), page=c.page, bbox=_round_box(c.bbox))
+
+        fields = {field_key(e): field_value(lst[0]) for e, lst in per_entity.items()}
+        alternatives = {field_key(e): [field_value(c) for c in lst[1:]] for e, lst in per_entity.items()}
+        if "currency" not in fields and ctx.currency and "total_amount" in fields:
+            total = fields["total_amount"]
+            fields["currency"] = FieldValue(value=ctx.currency, text=total.text, confidence=total.confidence,
+                                            page=total.page, bbox=total.bbox)
+        raw_tables = join_tables([t for p in preds for t in page_tables(p)])
+        items = [self._line_item(r, ctx) for t in raw_tables for r in t.rows]
+        tables = [_table(t) for t in raw_tables]
+        fields, repairs = repair(fields, alternatives, items)
+        checks = run_checks(fields, items) + repairs
+        d = doc.document
+        return ExtractionResult(
+            document=DocumentInfo(filename=d.filename, sha256=d.sha256, pages=len(d.pages), source=d.source),
+            fields=fields, line_items=items, tables=tables, validation=checks, model=self.model_info)
+
+    @staticmethod
+    def _line_item(row: Any, ctx: DocumentContext) -> LineItem:
+        values: dict[str, Any] = {}
+        for column, text in row.columns.items():
+            values[column] = normalize_field(ITEM_ENTITY[column], text, ctx)
+        return LineItem(**values, confidence=round(row.confidence, 4), page=row.page, bbox=_round_box(row.bbox))
+
+
+def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    return (round(box[0], 2), round(box[1], 2), round(box[2], 2), round(box[3], 2))
+
+
+def _table(t: RawTable) -> Table:
+    return Table(page=t.page, bbox=_round_box(t.bbox), header=[h[0] for h in t.header],
+                 rows=[align_to_header(r, t.header) for r in t.rows])
