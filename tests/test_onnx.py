@@ -1,0 +1,74 @@
+"""ONNX export and runtime backends agree with the torch model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from toydata import toy_document, write_toy_dataset
+from typer.testing import CliRunner
+
+from invoicegen.cli import app
+from invoicegen.model.data import prepare_labelled
+from invoicegen.model.export import OUTPUTS
+from invoicegen.model.predict import predict_pages
+from invoicegen.model.recipes import get_recipe
+from invoicegen.model.runtime import load_runtime
+from invoicegen.model.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("onnx")
+    data = write_toy_dataset(root / "data", n=8)
+    out = root / "model"
+    train(TrainConfig(data=data, out=out, recipe=get_recipe("tiny").with_overrides(epochs=25), progress=False))
+    runner = CliRunner()
+    for extra in ([], ["--int8"]):
+        res = runner.invoke(app, ["export", "--model", str(out), "--format", "onnx", *extra])
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def _word_tags(runtime, docs) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    pages = [p for d in docs for p in prepare_labelled(d, runtime.tokenizer, runtime.recipe)]
+    return [lg["ner"] for lg in predict_pages(pages, runtime.run)]
+
+
+def test_onnx_file_has_named_outputs_dynamic_axes_and_metadata(exported: Path) -> None:
+    model = onnx.load(str(exported / "model.onnx"))
+    assert [o.name for o in model.graph.output] == OUTPUTS
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["batch", "sequence"]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert {"labels", "recipe", "model_version"} <= set(meta)
+    assert model.opset_import[0].version == 14
+
+
+def test_onnx_matches_torch_logits_and_tags(exported: Path) -> None:
+    docs = [toy_document(i, n_rows=2 + i % 5) for i in range(20)]
+    ref = _word_tags(load_runtime(exported, "torch"), docs)
+    got = _word_tags(load_runtime(exported, "onnx"), docs)
+    max_diff = max(float(np.abs(a - b).max()) for a, b in zip(ref, got, strict=True))
+    assert max_diff < 1e-3
+    agree = np.mean(np.concatenate([a.argmax(-1) == b.argmax(-1) for a, b in zip(ref, got, strict=True)]))
+    assert agree >= 0.999
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch-int8"])
+def test_int8_backends_mostly_agree_with_fp32(exported: Path, backend: str) -> None:
+    docs = [toy_document(i) for i in range(10)]
+    ref = _word_tags(load_runtime(exported, "torch"), docs)
+    rt = load_runtime(exported, backend)
+    assert rt.quantized
+    got = _word_tags(rt, docs)
+    agree = np.mean(np.concatenate([a.argmax(-1) == b.argmax(-1) for a, b in zip(ref, got, strict=True)]))
+    assert agree >= 0.95
+
+
+def test_auto_backend_prefers_an_onnx_file_in_the_checkpoint(exported: Path, tmp_path: Path) -> None:
+    assert load_runtime(exported, "auto").backend == "onnx"
+    with pytest.raises(ValueError, match="MODEL_BACKEND"):
+        load_runtime(exported, "tensorrt")
