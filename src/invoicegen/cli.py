@@ -64,5 +64,62 @@ def train(
     typer.echo(f"checkpoint: {out}")
 
 
+@app.command()
+def extract(
+    files: list[Path] = typer.Argument(..., help="Invoice files: PDF, PNG, JPEG, TIFF, WebP, BMP."),
+    out: str = typer.Option("-", "--out", help="Output directory, or - for stdout."),
+    fmt: str = typer.Option("json", "--format", help="json, jsonl or csv (key fields per document)."),
+    ocr: str = typer.Option("auto", "--ocr", help="auto, rapidocr, tesseract or none."),
+    model: Path | None = typer.Option(None, "--model", help="Checkpoint directory (default: the shipped model)."),
+    overlay: Path | None = typer.Option(None, "--overlay", help="Directory for page images with the fields drawn."),
+    dpi: int = typer.Option(150, "--dpi", help="Rendering resolution for OCR and overlays."),
+) -> None:
+    """Extract invoice fields, line items and tables with the model."""
+    from invoicegen.errors import InvoiceGenError
+    from invoicegen.extract.output import write_results
+    from invoicegen.extract.pipeline import ExtractOptions, Extractor
+
+    if fmt not in ("json", "jsonl", "csv"):
+        raise typer.BadParameter("--format must be json, jsonl or csv")
+    extractor = Extractor.load(model)
+    options = ExtractOptions(ocr=ocr, dpi=dpi)
+    results, failed = [], 0
+    for path in files:
+        try:
+            result = extractor.extract(path, options=options)
+        except (InvoiceGenError, FileNotFoundError) as exc:
+            typer.echo(f"{path}: {exc}", err=True)
+            failed += 1
+            continue
+        results.append((path, result))
+        if overlay is not None:
+            from invoicegen.extract.overlay import draw_result
+
+            for image_path in draw_result(path, result, overlay, dpi=dpi):
+                typer.echo(f"overlay: {image_path}", err=True)
+    write_results(results, out, fmt)
+    if failed:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def export(
+    model: Path = typer.Option(..., "--model", help="Checkpoint directory."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    int8: bool = typer.Option(False, "--int8", help="Quantise weights to INT8 (onnxruntime dynamic)."),
+    opset: int = typer.Option(14, "--opset"),
+    out: Path | None = typer.Option(None, "--out", help="Output file (default: inside the checkpoint, where "
+                                    "MODEL_BACKEND=auto finds it)."),
+) -> None:
+    """Export a checkpoint to ONNX (optionally INT8) with dynamic batch and sequence axes."""
+    from invoicegen.model.export import ONNX_FILE, ONNX_INT8_FILE, export_onnx
+
+    if fmt != "onnx":
+        raise typer.BadParameter("only --format onnx is supported")
+    target = out or model / (ONNX_INT8_FILE if int8 else ONNX_FILE)
+    path = export_onnx(model, target, opset=opset, int8=int8)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 if __name__ == "__main__":
     app()
