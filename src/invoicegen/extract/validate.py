@@ -1,0 +1,467 @@
+"""Arithmetic and consistency checks on a result's normalised values, and repair from candidates.
+
+Why: an invoice is over-determined. Quantity × unit price gives each line amount, the lines add
+up to the subtotal, subtotal − discount + shipping + tax gives the total, the rate times the base
+gives the tax. A misread digit breaks one of these equations, so the checks tell a user which
+values to distrust, and ``repair`` can swap in the decoder's runner-up reading of one field when
+that reading, and only that one, makes the broken equation hold.
+
+Every check takes normalised values (``FieldValue.value`` strings such as "1500.00", "19",
+"2024-01-15"); fields may be ``schema.FieldValue`` objects, dicts with a "value" key or plain
+strings, line items ``schema.LineItem`` objects or dicts. A check whose inputs are missing is not
+reported at all (the check function returns None and ``validate`` leaves it out): ``passed`` is a
+bool in the schema, and "could not check" must not read as "failed".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from invoicegen.extract.normalize import format_amount, format_decimal, iban_is_valid
+from invoicegen.schema import FieldValue, LineItem, ValidationCheck
+
+__all__ = [
+    "CENT",
+    "amount_due_consistent",
+    "due_after_invoice_date",
+    "iban_checksum",
+    "line_item_arithmetic",
+    "line_items_sum_to_subtotal",
+    "repair",
+    "run_checks",
+    "tax_rate_matches",
+    "totals_add_up",
+    "validate",
+]
+
+CENT = Decimal("0.01")
+"""Absolute tolerance of every equation: printed amounts are rounded to the cent."""
+
+HALF_CENT = Decimal("0.005")
+RATE_TOL = Decimal("0.00005")
+"""Relative tolerance for a tax rate printed with two decimals (8.875 % shown as 8.88 %)."""
+
+FieldLike = FieldValue | Mapping[str, Any] | str | None
+ItemLike = LineItem | Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# reading values
+# --------------------------------------------------------------------------------------------
+
+
+def _raw(fields: Mapping[str, FieldLike], key: str) -> str | None:
+    f = fields.get(key)
+    if f is None:
+        return None
+    if isinstance(f, FieldValue):
+        return f.value
+    if isinstance(f, Mapping):
+        v = f.get("value")
+        return None if v is None else str(v)
+    return str(f)
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def _amount(fields: Mapping[str, FieldLike], key: str) -> Decimal | None:
+    return _dec(_raw(fields, key))
+
+
+def _item(item: ItemLike, key: str) -> Any:
+    return item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+
+
+def _iso(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _fmt(d: Decimal) -> str:
+    return format_amount(d) or str(d)
+
+
+def _close(a: Decimal, b: Decimal, tol: Decimal = CENT) -> bool:
+    return abs(a - b) <= tol
+
+
+# --------------------------------------------------------------------------------------------
+# checks
+# --------------------------------------------------------------------------------------------
+
+_DISCOUNT_PCT = re.compile(r"(\d+(?:[.,]\d+)?)\s*%")
+
+
+def _item_ok(item: ItemLike) -> tuple[bool, str] | None:
+    """(passed, note) for one item's quantity × unit price = amount; None when inputs are missing.
+
+    Accepted readings: net amount; gross amount with the item's tax rate; a percentage discount
+    printed in the description ("-10 %"); a credit line printed negative with positive prices.
+    """
+    q, p, a = _dec(_item(item, "quantity")), _dec(_item(item, "unit_price")), _dec(_item(item, "amount"))
+    if q is None or p is None or a is None:
+        return None
+    expected = q * p
+    tol = CENT + abs(q) * HALF_CENT  # unit price rounded to the cent, times the quantity
+    if _close(a, expected, tol):
+        return True, ""
+    rate = _dec(_item(item, "tax_rate"))
+    if rate is not None and _close(a, expected * (1 + rate / 100), tol * (1 + rate / 100) + CENT):
+        return True, f"gross with {format_decimal(rate)} %"
+    desc = str(_item(item, "description") or "")
+    for m in _DISCOUNT_PCT.finditer(desc):
+        pct = _dec(m.group(1).replace(",", "."))
+        if pct is not None and 0 < pct < 100 and _close(a, expected * (1 - pct / 100), tol):
+            return True, f"after {format_decimal(pct)} % discount"
+    if a < 0 <= expected and _close(-a, expected, tol):
+        return True, "credit line"
+    return False, f"{format_decimal(q)} × {_fmt(p)} = {_fmt(expected)} ≠ {_fmt(a)}"
+
+
+def line_item_arithmetic(line_items: Sequence[ItemLike]) -> ValidationCheck | None:
+    """quantity × unit price ≈ amount for every item that has all three (one check for all items)."""
+    results = [(i, _item_ok(it)) for i, it in enumerate(line_items)]
+    checked = [(i, r) for i, r in results if r is not None]
+    if not checked:
+        return None
+    failures = [f"item {i + 1}: {note}" for i, (ok, note) in checked if not ok]
+    if failures:
+        detail = f"{len(failures)} of {len(checked)} items off: " + "; ".join(failures)
+    else:
+        detail = f"{len(checked)} items match quantity × unit price"
+    return ValidationCheck(check="line_item_arithmetic", passed=not failures, detail=detail)
+
+
+def line_items_sum_to_subtotal(
+    fields: Mapping[str, FieldLike], line_items: Sequence[ItemLike]
+) -> ValidationCheck | None:
+    """The line amounts add up to the subtotal (or, for gross-priced lines, to the total while
+    subtotal + tax = total). Skipped without a subtotal or without any line amount."""
+    subtotal = _amount(fields, "subtotal")
+    amounts = [_dec(_item(it, "amount")) for it in line_items]
+    present = [a for a in amounts if a is not None]
+    if subtotal is None or not present:
+        return None
+    total_lines = sum(present, Decimal(0))
+    tol = CENT * max(1, (len(present) + 1) // 2)
+    missing = len(amounts) - len(present)
+    note = f" ({missing} items without amount)" if missing else ""
+    if _close(total_lines, subtotal, tol):
+        return ValidationCheck(
+            check="line_items_sum_to_subtotal",
+            passed=True,
+            detail=f"sum of {len(present)} items {_fmt(total_lines)} = subtotal {_fmt(subtotal)}{note}",
+        )
+    total, tax = _amount(fields, "total_amount"), _amount(fields, "tax_amount")
+    if total is not None and tax is not None and _close(total_lines, total, tol) and _close(
+        subtotal + tax, total
+    ):
+        return ValidationCheck(
+            check="line_items_sum_to_subtotal",
+            passed=True,
+            detail=f"gross line amounts: sum {_fmt(total_lines)} = total {_fmt(total)}{note}",
+        )
+    return ValidationCheck(
+        check="line_items_sum_to_subtotal",
+        passed=False,
+        detail=f"sum of {len(present)} items {_fmt(total_lines)} ≠ subtotal {_fmt(subtotal)} "
+        f"(off by {_fmt(total_lines - subtotal)}){note}",
+    )
+
+
+def totals_add_up(fields: Mapping[str, FieldLike]) -> ValidationCheck | None:
+    """subtotal − discount + shipping + tax ≈ total.
+
+    Missing discount/shipping count as zero. A subtotal that already includes the tax (receipts
+    showing "incl. VAT") passes too. Without a tax amount a mismatch is not reported, because
+    the tax may just not have been extracted.
+    """
+    sub, total = _amount(fields, "subtotal"), _amount(fields, "total_amount")
+    if sub is None or total is None:
+        return None
+    disc = abs(_amount(fields, "discount") or Decimal(0))
+    ship = _amount(fields, "shipping") or Decimal(0)
+    tax = _amount(fields, "tax_amount")
+    expected = sub - disc + ship + (tax or Decimal(0))
+    terms = f"{_fmt(sub)}"
+    if disc:
+        terms += f" − {_fmt(disc)}"
+    if ship:
+        terms += f" + {_fmt(ship)}"
+    if tax is not None:
+        terms += f" + {_fmt(tax)}"
+    if _close(expected, total):
+        return ValidationCheck(check="totals_add_up", passed=True, detail=f"{terms} = {_fmt(total)}")
+    if tax is not None and tax != 0 and _close(sub - disc + ship, total):
+        return ValidationCheck(
+            check="totals_add_up",
+            passed=True,
+            detail=f"tax {_fmt(tax)} included: {_fmt(sub)} − {_fmt(disc)} + {_fmt(ship)} = {_fmt(total)}",
+        )
+    if tax is None:
+        return None
+    return ValidationCheck(
+        check="totals_add_up",
+        passed=False,
+        detail=f"{terms} = {_fmt(expected)} ≠ total {_fmt(total)} (off by {_fmt(total - expected)})",
+    )
+
+
+def tax_rate_matches(
+    fields: Mapping[str, FieldLike], line_items: Sequence[ItemLike] = ()
+) -> ValidationCheck | None:
+    """rate × base ≈ tax.
+
+    Bases tried: subtotal − discount + shipping, subtotal − discount, subtotal, and total − tax
+    when there is no subtotal; tax included in a gross total (total × r / (100 + r)) also passes.
+    With several rates on the line items, the tax is compared with Σ amount × item rate instead.
+    """
+    tax = _amount(fields, "tax_amount")
+    if tax is None:
+        return None
+    rated = [(_dec(_item(it, "amount")), _dec(_item(it, "tax_rate"))) for it in line_items]
+    rates = {r for a, r in rated if a is not None and r is not None}
+    if len(rates) > 1 and all(r is not None for a, r in rated if a is not None):
+        expected = sum((a * r / 100 for a, r in rated if a is not None and r is not None), Decimal(0))
+        ok = _close(expected, tax, CENT * len(rates))
+        rates_s = ", ".join(f"{format_decimal(r)} %" for r in sorted(rates))
+        return ValidationCheck(
+            check="tax_rate_matches",
+            passed=ok,
+            detail=f"items at {rates_s}: Σ amount × rate = {_fmt(expected)} {'=' if ok else '≠'} tax {_fmt(tax)}",
+        )
+    rate = _dec(_raw(fields, "tax_rate"))
+    if rate is None:
+        return None
+    sub, total = _amount(fields, "subtotal"), _amount(fields, "total_amount")
+    disc = abs(_amount(fields, "discount") or Decimal(0))
+    ship = _amount(fields, "shipping") or Decimal(0)
+    bases: list[tuple[str, Decimal]] = []
+    if sub is not None:
+        if disc or ship:
+            label = "subtotal" + (" − discount" if disc else "") + (" + shipping" if ship else "")
+            bases.append((label, sub - disc + ship))
+        if disc and ship:
+            bases.append(("subtotal − discount", sub - disc))
+        bases.append(("subtotal", sub))
+    elif total is not None:
+        bases.append(("total − tax", total - tax))
+    if not bases and total is None:
+        return None
+    r = format_decimal(rate)
+    for name, base in bases:
+        expected = base * rate / 100
+        if _close(expected, tax, CENT + abs(base) * RATE_TOL):
+            return ValidationCheck(
+                check="tax_rate_matches", passed=True,
+                detail=f"{r} % × {_fmt(base)} ({name}) = {_fmt(expected)} ≈ tax {_fmt(tax)}",
+            )
+    if total is not None:
+        included = total * rate / (100 + rate)
+        if _close(included, tax, CENT + abs(total) * RATE_TOL):
+            return ValidationCheck(
+                check="tax_rate_matches", passed=True,
+                detail=f"{r} % included in total {_fmt(total)} = {_fmt(included)} ≈ tax {_fmt(tax)}",
+            )
+    name, base = bases[0] if bases else ("total", total or Decimal(0))
+    return ValidationCheck(
+        check="tax_rate_matches",
+        passed=False,
+        detail=f"{r} % × {_fmt(base)} ({name}) = {_fmt(base * rate / 100)} ≠ tax {_fmt(tax)}",
+    )
+
+
+def due_after_invoice_date(fields: Mapping[str, FieldLike]) -> ValidationCheck | None:
+    """The due date is on or after the invoice date (both ISO values needed)."""
+    inv, due = _iso(_raw(fields, "invoice_date")), _iso(_raw(fields, "due_date"))
+    if inv is None or due is None:
+        return None
+    days = (due - inv).days
+    if days >= 0:
+        detail = f"due {due.isoformat()} is {days} days after invoice date {inv.isoformat()}"
+    else:
+        detail = f"due {due.isoformat()} is {-days} days before invoice date {inv.isoformat()}"
+    return ValidationCheck(check="due_after_invoice_date", passed=days >= 0, detail=detail)
+
+
+def iban_checksum(fields: Mapping[str, FieldLike]) -> ValidationCheck | None:
+    """The supplier IBAN has a valid mod-97 checksum and country length."""
+    f = fields.get("supplier_iban")
+    value = _raw(fields, "supplier_iban")
+    if not value and isinstance(f, FieldValue):
+        value = f.text
+    if not value:
+        return None
+    ok = iban_is_valid(value)
+    detail = f"{value}: checksum {'valid' if ok else 'invalid (or wrong length for its country)'}"
+    return ValidationCheck(check="iban_checksum", passed=ok, detail=detail)
+
+
+def amount_due_consistent(fields: Mapping[str, FieldLike]) -> ValidationCheck | None:
+    """Amount due equals the total, or is a part of it (prepayment); more than the total fails."""
+    due, total = _amount(fields, "amount_due"), _amount(fields, "total_amount")
+    if due is None or total is None:
+        return None
+    if _close(due, total):
+        return ValidationCheck(
+            check="amount_due_consistent", passed=True, detail=f"amount due {_fmt(due)} = total"
+        )
+    if (due >= 0) == (total >= 0) and abs(due) < abs(total):
+        return ValidationCheck(
+            check="amount_due_consistent", passed=True,
+            detail=f"amount due {_fmt(due)} below total {_fmt(total)} (paid {_fmt(total - due)})",
+        )
+    return ValidationCheck(
+        check="amount_due_consistent", passed=False,
+        detail=f"amount due {_fmt(due)} exceeds total {_fmt(total)}",
+    )
+
+
+def run_checks(
+    fields: Mapping[str, FieldLike], line_items: Sequence[ItemLike] = ()
+) -> list[ValidationCheck]:
+    """All checks that have their inputs, in a fixed order."""
+    checks = [
+        line_item_arithmetic(line_items),
+        line_items_sum_to_subtotal(fields, line_items),
+        totals_add_up(fields),
+        tax_rate_matches(fields, line_items),
+        due_after_invoice_date(fields),
+        iban_checksum(fields),
+        amount_due_consistent(fields),
+    ]
+    return [c for c in checks if c is not None]
+
+
+validate = run_checks
+"""Alias of ``run_checks`` (the name the architecture's data-flow sketch uses)."""
+
+
+# --------------------------------------------------------------------------------------------
+# repair
+# --------------------------------------------------------------------------------------------
+
+_EQUATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "totals_add_up": (
+        "subtotal − discount + shipping + tax = total",
+        ("subtotal", "discount", "shipping", "tax_amount", "total_amount"),
+    ),
+    "line_items_sum_to_subtotal": ("sum of line items = subtotal", ("subtotal",)),
+    "tax_rate_matches": ("tax rate × base = tax", ("tax_rate", "tax_amount", "subtotal")),
+    "iban_checksum": ("IBAN checksum", ("supplier_iban",)),
+}
+"""Equations repair may act on: check name -> (description, fields it may replace).
+
+Dates are left out on purpose: any later date "fixes" a due date, so a candidate date is never
+better supported than the printed one.
+"""
+
+
+def _equations(fields: Mapping[str, FieldLike], line_items: Sequence[ItemLike]) -> dict[str, bool]:
+    fns: dict[str, Callable[[], ValidationCheck | None]] = {
+        "totals_add_up": lambda: totals_add_up(fields),
+        "line_items_sum_to_subtotal": lambda: line_items_sum_to_subtotal(fields, line_items),
+        "tax_rate_matches": lambda: tax_rate_matches(fields, line_items),
+        "iban_checksum": lambda: iban_checksum(fields),
+    }
+    out: dict[str, bool] = {}
+    for name, fn in fns.items():
+        c = fn()
+        if c is not None:
+            out[name] = c.passed
+    return out
+
+
+def _as_field(f: FieldLike) -> FieldValue | None:
+    if isinstance(f, FieldValue):
+        return f
+    if isinstance(f, Mapping):
+        return FieldValue.model_validate(dict(f))
+    if isinstance(f, str):
+        return FieldValue(value=f, text=f, confidence=1.0, page=0, bbox=(0.0, 0.0, 0.0, 0.0))
+    return None
+
+
+def repair(
+    fields: Mapping[str, FieldLike],
+    candidates: Mapping[str, Sequence[FieldValue]],
+    line_items: Sequence[ItemLike] = (),
+) -> tuple[dict[str, FieldValue], list[ValidationCheck]]:
+    """Replace a misread field by a runner-up candidate when that candidate, and only it, makes a
+    broken equation hold; then validate.
+
+    A candidate qualifies when, swapped in for the field's current value, it makes at least one
+    failing equation pass and breaks none that passed. The candidate fixing the most equations
+    wins; if different replacements tie, nothing is replaced and a ``repair`` check with
+    ``passed=False`` names the alternatives. Only fields that have a value are replaced (never
+    filled in), one at a time, until no qualifying candidate remains.
+
+    Returns the (possibly) repaired fields and one ``repair`` check per replacement or refusal;
+    run ``run_checks`` on the returned fields for the checks themselves.
+    """
+    current: dict[str, FieldLike] = dict(fields)
+    notes: list[ValidationCheck] = []
+    for _ in range(len(_EQUATIONS) * 2):
+        base = _equations(current, line_items)
+        failing = [n for n, ok in base.items() if not ok]
+        if not failing:
+            break
+        keys = {k for n in failing for k in _EQUATIONS[n][1]}
+        fixes: list[tuple[int, str, FieldValue, list[str]]] = []
+        for key in sorted(keys):
+            old = _raw(current, key)
+            if old is None:
+                continue
+            seen = {old}
+            for cand in candidates.get(key, ()):
+                if cand.value is None or cand.value in seen:
+                    continue
+                seen.add(cand.value)
+                trial = {**current, key: cand}
+                result = _equations(trial, line_items)
+                if any(ok and not result.get(n, False) for n, ok in base.items()):
+                    continue  # it would break an equation that held
+                fixed = [n for n in failing if result.get(n)]
+                if fixed:
+                    fixes.append((len(fixed), key, cand, fixed))
+        if not fixes:
+            break
+        best = max(f[0] for f in fixes)
+        top = [f for f in fixes if f[0] == best]
+        if len(top) > 1:
+            alts = "; ".join(f"{k} {_raw(current, k)} -> {c.value}" for _, k, c, _f in top)
+            eqs = ", ".join(sorted({_EQUATIONS[n][0] for f in top for n in f[3]}))
+            notes.append(ValidationCheck(
+                check="repair", passed=False,
+                detail=f"ambiguous, nothing replaced: {alts} would each satisfy {eqs}",
+            ))
+            break
+        _, key, cand, fixed = top[0]
+        eqs = "; ".join(_EQUATIONS[n][0] for n in fixed)
+        notes.append(ValidationCheck(
+            check="repair", passed=True,
+            detail=f"{key} {_raw(current, key)} -> {cand.value} (candidate satisfies {eqs})",
+        ))
+        current[key] = cand
+    out: dict[str, FieldValue] = {}
+    for k, v in current.items():
+        fv = _as_field(v)
+        if fv is not None:
+            out[k] = fv
+    return out, notes
