@@ -789,16 +789,18 @@ def detect_currency(words: list[str], locale_hint: str | None = None) -> str | N
         first_seen.setdefault(found, i)
     if not counts:
         return None
+    def merge(marker: str, code: str | None) -> None:
+        n = counts.pop(marker)
+        if code:
+            counts[code] += n
+            first_seen[code] = min(first_seen.get(code, first_seen[marker]), first_seen[marker])
+
     if "$" in counts:
-        counts[_resolve_dollar(list(words), locale_hint)] += counts.pop("$")
+        merge("$", _resolve_dollar(list(words), locale_hint))
     if "kr" in counts:
-        n = counts.pop("kr")
-        krone = _resolve_krone(list(words), locale_hint)
-        if krone:
-            counts[krone] += n
+        merge("kr", _resolve_krone(list(words), locale_hint))
     if "\u00a5" in counts:
-        n = counts.pop("\u00a5")
-        counts["CNY" if counts.get("CNY") else "JPY"] += n
+        merge("\u00a5", "CNY" if counts.get("CNY") else "JPY")
     if not counts:
         return None
     best = max(counts.values())
