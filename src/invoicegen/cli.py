@@ -121,5 +121,35 @@ def export(
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+@app.command()
+def read(
+    file: Path = typer.Argument(..., help="PDF or image (PNG, JPEG, TIFF, WebP, BMP)."),
+    ocr: str = typer.Option("auto", "--ocr", help="auto, rapidocr, tesseract or none (paddleocr = rapidocr)."),
+    dpi: int = typer.Option(150, "--dpi", help="Resolution for rendering PDF pages (OCR, overlay)."),
+    password: str | None = typer.Option(None, "--password", help="Password of an encrypted PDF."),
+    as_json: bool = typer.Option(False, "--json", help="Print the document (pages, words, boxes) as JSON."),
+    overlay: Path | None = typer.Option(None, "--overlay", help="PNG with the word boxes drawn on page 1 "
+                                        "(further pages: <name>-p2.png, ...)."),
+) -> None:
+    """Read a file into words with boxes (PDF points, top-left origin): text layer or OCR."""
+    from invoicegen.document import load_document
+    from invoicegen.errors import InvoiceGenError
+
+    try:
+        with load_document(file, ocr=ocr, dpi=dpi, password=password) as doc:
+            from invoicegen.readview import print_pages, write_overlays
+
+            if as_json:
+                typer.echo(doc.document.model_dump_json(indent=2))
+            else:
+                print_pages(doc)
+            if overlay is not None:
+                for path in write_overlays(doc, overlay, dpi):
+                    typer.echo(f"overlay: {path}", err=as_json)
+    except (InvoiceGenError, FileNotFoundError, IsADirectoryError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 if __name__ == "__main__":
     app()
