@@ -586,3 +586,35 @@ def test_dates_agree_with_scorer(score_module: ModuleType, text: str, order: str
 @pytest.mark.parametrize("text", ["€", "EUR", "$", "US$", "RM", "£", "CHF", "Fr.", "C$", "euros"])
 def test_currency_agrees_with_scorer(score_module: ModuleType, text: str) -> None:
     assert score_module.norm_currency(text) == parse_currency(text)
+
+
+# --------------------------------------------------------------------------------------------
+# OCR noise seen on real scans
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [("4,759 .20", "4759.20"), ("1,269 .12-", "-1269.12"),
+                                                ("132 .20", "132.20")])
+def test_amount_with_space_before_decimals(text: str, expected: str) -> None:
+    assert format_amount(parse_amount(text)) == expected
+
+
+def test_page_currency_ignores_noise_and_bare_rare_codes() -> None:
+    assert detect_currency(_w("WPPS <£Vfff WIN5UWKf")) is None
+    assert detect_currency(_w("ELECT RON IC PAYMENT PROGRAM")) is None
+    assert detect_currency(_w("Total RON 120,00")) == "RON"
+    assert detect_currency(_w("Preis (€) Menge")) == "EUR"
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("Invoice 1 2 02 Anywhere, USA, 99999 Total 4,759.20", "MDY"),
+        ("Invoice Austin, TX 78701 Date 03/04/2024", "MDY"),
+        ("Invoice Total $100.00 Date 03/04/2024", "MDY"),
+        ("Invoice Total £100.00 Date 03/04/2024", "DMY"),
+        ("Invoice Total 100.00 Date 03/04/2024", "DMY"),
+    ],
+)
+def test_date_order_from_us_cues(page: str, expected: str) -> None:
+    assert DocumentContext.from_words(_w(page)).date_order == expected

@@ -272,6 +272,7 @@ def parse_amount(
     s = _nfkc(str(text)).strip()
     if not s:
         return None
+    s = re.sub(r"(?<=\d)\s+(?=[.,]\d{2}(?![\d.,]))", "", s)  # OCR: "4,759 .20"
     if convention is None:
         convention = convention_for_locale(locale_hint)
     m = _find_number(s)
@@ -556,9 +557,9 @@ _KEYWORDS: dict[str, set[str]] = {
               "le la les du des et pour numero paiement total date client conditions "
               "sous"),
     "es": _wordset("factura fecha importe iva cantidad precio descripcion vencimiento pago base "
-              "imponible el los las del y para numero total cliente subtotal forma"),
+              "imponible el los las del para numero total cliente subtotal forma"),
     "it": _wordset("fattura data importo iva quantita prezzo descrizione scadenza pagamento "
-              "imponibile totale il di della e per numero partita cliente aliquota"),
+              "imponibile totale il di della per numero partita cliente aliquota"),
     "nl": _wordset("factuur factuurnummer factuurdatum datum bedrag btw totaal aantal prijs "
               "omschrijving vervaldatum betaling de het en van voor te subtotaal klant "
               "betalingstermijn"),
@@ -582,7 +583,7 @@ def detect_languages(words: list[str], locale_hint: str | None = None) -> list[s
             if langs:
                 for lang in langs:
                     scores[lang] += 1.0 / len(langs)
-    ranked = [lang for lang, sc in sorted(scores.items(), key=lambda kv: -kv[1]) if sc >= 1.0]
+    ranked = [lang for lang, sc in sorted(scores.items(), key=lambda kv: -kv[1]) if sc >= 2.0]
     hint, _ = _split_locale(locale_hint)
     out: list[str] = []
     if hint in SUPPORTED_LANGUAGES:
@@ -632,6 +633,10 @@ COMMON_CURRENCIES: frozenset[str] = frozenset(
     "RUB UAH ZAR BRL MXN KRW TWD THB IDR PHP VND AED SAR ILS EGP NGN KES")
 )
 """Codes trusted when scanning a whole page (rarer codes such as ALL or TOP read as words there)."""
+_SAFE_CODES = frozenset(
+    _wordset("USD EUR GBP CHF CAD AUD NZD JPY CNY HKD SGD MYR INR SEK NOK DKK PLN CZK HUF ZAR BRL MXN")
+)
+"""Codes that are never ordinary words; the other common codes need an amount next to them."""
 
 
 @lru_cache(maxsize=1)
@@ -785,6 +790,14 @@ def detect_currency(words: list[str], locale_hint: str | None = None) -> str | N
         found = _explicit_currency(s, strict=True)
         if found is None:
             continue
+        letters = re.sub(r"[^A-Za-z]", "", s)
+        if len(letters) > 3 and found not in letters.upper() and _fold(letters) not in _WORDS:
+            continue  # a symbol inside a longer word is OCR noise ("<£Vfff")
+        if found not in _SAFE_CODES and re.search(rf"(?<![A-Za-z]){found}(?![A-Za-z])", s):
+            # a rarer code ("RON", "PHP", "SAR") counts only next to an amount
+            near = [s, *(words[j] for j in (i - 1, i + 1) if 0 <= j < len(words))]
+            if not any(re.search(r"\d", t) for t in near):
+                continue
         counts[found] += 1
         first_seen.setdefault(found, i)
     if not counts:
@@ -898,15 +911,17 @@ class DocumentContext:
     def from_words(cls, words: list[str], locale_hint: str | None = None) -> DocumentContext:
         """Decide number convention, languages, currency and date order from all the words.
 
-        Without a locale hint an English page in US dollars reads ambiguous numeric dates as
-        MDY, any other page as DMY.
+        Without a locale hint an English page in US dollars, or a page with a US address and no
+        other currency, reads ambiguous numeric dates as MDY; any other page as DMY.
         """
         convention = detect_number_convention(words, locale_hint)
         languages = detect_languages(words, locale_hint)
         currency = detect_currency(words, locale_hint)
         hint = locale_hint
         if hint is None:
-            hint = "en_US" if currency == "USD" and languages[0] == "en" else "xx"
+            us_cue = bool(_US_CUE.search(" ".join(words)))
+            us = currency in ("USD", None) and (us_cue or (currency == "USD" and languages[0] == "en"))
+            hint = "en_US" if us else "xx"
         date_order = detect_date_order(words, hint)
         return cls(
             number_convention=convention,
@@ -915,6 +930,16 @@ class DocumentContext:
             currency=currency,
             locale_hint=locale_hint,
         )
+
+
+_US_STATES = _wordset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
+    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
+)
+_US_CUE = re.compile(
+    r"\bUSA\b|\bU\.S\.A\.|\bUnited States\b|\b(?:" + "|".join(sorted(_US_STATES)) + r"),?\s+\d{5}(?:-\d{4})?\b"
+)
+"""A US address on the page: with no other currency, numeric dates read month first."""
 
 
 def _collapse(text: str) -> str:
