@@ -25,7 +25,7 @@ from invoicegen.extract.decode import (
     page_tables,
 )
 from invoicegen.extract.normalize import DocumentContext, normalize_field
-from invoicegen.extract.validate import repair
+from invoicegen.extract.validate import repair, run_checks
 from invoicegen.model.data import ModelPage, prepare_page
 from invoicegen.model.predict import predict_pages, softmax
 from invoicegen.model.runtime import Runtime, load_runtime
@@ -156,7 +156,8 @@ class Extractor:
         raw_tables = join_tables([t for p in preds for t in page_tables(p)])
         items = [self._line_item(r, ctx) for t in raw_tables for r in t.rows]
         tables = [_table(t) for t in raw_tables]
-        fields, checks = repair(fields, alternatives, items)
+        fields, repairs = repair(fields, alternatives, items)
+        checks = repairs + run_checks(fields, items)
         d = doc.document
         return ExtractionResult(
             document=DocumentInfo(filename=d.filename, sha256=d.sha256, pages=len(d.pages), source=d.source),
