@@ -151,5 +151,27 @@ def read(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def generate(
+    n: int = typer.Option(100, "--n", help="Number of documents."),
+    out: Path = typer.Option(..., "--out", help="Output directory (PDFs, PNGs, documents.jsonl, manifest.json)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: same seed -> same bytes."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes."),
+    kinds: list[str] = typer.Option(None, "--kinds", help="Document kinds (comma-separated or repeated)."),
+    locales: list[str] = typer.Option(None, "--locales", help="Locales (comma-separated or repeated)."),
+    augment: float = typer.Option(0.0, "--augment", help="Fraction of documents with scan/photo augmentation."),
+    dpi: int = typer.Option(150, "--dpi", help="Page image resolution."),
+    preview: int = typer.Option(0, "--preview", help="Write labelled previews of the first M documents."),
+    ocr: str | None = typer.Option(None, "--ocr", help="Take augmented pages' words from this OCR engine."),
+    verify: bool = typer.Option(False, "--verify", help="Check every labelled box against the PDF text."),
+    split_seed: int | None = typer.Option(None, "--split-seed", help="Seed of the layout split (fixed default)."),
+) -> None:
+    """Generate synthetic invoices with exact word labels (the invoice factory)."""
+    from invoicegen.synth.cli_support import run_generate
+
+    run_generate(n=n, out=out, seed=seed, workers=workers, kinds=kinds, locales=locales, augment=augment, dpi=dpi,
+                 preview=preview, ocr=ocr, verify=verify, split_seed=split_seed)
+
+
 if __name__ == "__main__":
     app()

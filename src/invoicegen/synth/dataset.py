@@ -1,0 +1,236 @@
+"""Generate a labelled dataset: PDFs, page PNGs, ``documents.jsonl``, ``manifest.json``, ``stats.json``.
+
+Every document is drawn from its own RNG seeded by ``(seed, index)``, so the output does not depend
+on the number of workers or on the order in which they finish: same seed -> same bytes.
+The train/val/test split is **by layout** (test layouts never appear in training), fixed by
+``split_seed`` (independent of ``seed``, so datasets generated with different seeds share the split).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from invoicegen.schema import ENTITIES, LabelledDocument, field_key
+from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, RECEIPT_LAYOUTS
+from invoicegen.synth.locales import KINDS, LOCALES
+
+DEFAULT_SPLIT_SEED = 20240101
+TEST_FRACTION = 0.2
+VAL_FRACTION = 0.1
+
+
+def split_layouts(split_seed: int = DEFAULT_SPLIT_SEED) -> dict[str, str]:
+    """layout id -> "train" | "val" | "test"; each layout family (documents, receipts) split apart."""
+    out: dict[str, str] = {}
+    for group in (DOCUMENT_LAYOUTS, RECEIPT_LAYOUTS):
+        ids = sorted(group)
+        random.Random(f"split:{split_seed}:{len(ids)}").shuffle(ids)
+        n_test = max(1, round(TEST_FRACTION * len(ids)))
+        n_val = max(1, round(VAL_FRACTION * len(ids)))
+        for k, lid in enumerate(ids):
+            out[lid] = "test" if k < n_test else ("val" if k < n_test + n_val else "train")
+    return out
+
+
+@dataclass
+class GenConfig:
+    out: Path
+    seed: int = 0
+    kinds: list[str] = field(default_factory=lambda: list(KINDS))
+    locales: list[str] = field(default_factory=lambda: list(LOCALES))
+    layouts: list[str] | None = None
+    dpi: int = 150
+    augment: float = 0.0
+    ocr: str | None = None
+    """Take the training words of augmented pages from this OCR engine (invoicegen.ocr), if any."""
+    preview: int = 0
+    verify: bool = False
+    png_compress: int = 3
+
+
+def _printed_fields(pages) -> tuple[set[str], dict[str, str]]:
+    """Entities that appear on the pages and the text of each entity's first instance."""
+    present: set[str] = set()
+    first: dict[str, list[str]] = {}
+    done: set[str] = set()
+    for p in pages:
+        for word, tag in zip(p.words, p.ner, strict=True):
+            if tag == "O":
+                continue
+            ent = tag[2:]
+            present.add(ent)
+            if tag.startswith("B-"):
+                if ent in first:
+                    done.add(ent)
+                else:
+                    first[ent] = [word]
+            elif ent in first and ent not in done:
+                first[ent].append(word)
+    return present, {field_key(k): " ".join(v) for k, v in first.items()}
+
+
+def _clean_record(record: dict, present: set[str], printed: dict[str, str]) -> dict:
+    """Ground truth of what the page shows: fields and columns not printed become null."""
+    from invoicegen.synth.layouts import COLUMN_ENTITY
+
+    for ent in ENTITIES:
+        key = field_key(ent)
+        if key in record and ent not in present:
+            record[key] = None
+    for col, ent in COLUMN_ENTITY.items():
+        if ent not in present:
+            for item in record["line_items"]:
+                item[col] = None
+    record["printed"] = {k: v for k, v in printed.items() if not k.startswith("item_")}
+    return record
+
+
+def generate_one(index: int, cfg: GenConfig) -> dict:
+    """Render document ``index`` and write its files; returns its JSONL line and stats."""
+    from invoicegen.synth.records import choose_kind, get_faker, make_record
+    from invoicegen.synth.render import labelled_pages, png_bytes, rasterize, render_document, verify_words
+
+    last_error = None
+    for attempt in range(4):
+        rng = random.Random(f"{cfg.seed}:{index}:{attempt}")
+        kind = choose_kind(rng, cfg.kinds)
+        locale = rng.choice(cfg.locales)
+        pool = [lid for lid in (RECEIPT_LAYOUTS if kind == "receipt" else DOCUMENT_LAYOUTS)
+                if cfg.layouts is None or lid in cfg.layouts]
+        if not pool:
+            raise ValueError(f"no layout for kind {kind}")
+        layout = rng.choice(pool)
+        fake = get_faker(locale)
+        fake.seed_instance(rng.getrandbits(63))
+        rec, fmt = make_record(rng, fake, kind, locale)
+        doc_id = f"s{cfg.seed}-{index:06d}"
+        try:
+            rendered = render_document(rec, fmt, layout, rng, doc_id)
+            break
+        except RuntimeError as exc:  # pagination that does not converge: draw another document
+            last_error = exc
+    else:
+        raise RuntimeError(f"document {index}: {last_error}")
+
+    out = cfg.out
+    pdf_rel = f"pdf/{doc_id}.pdf"
+    (out / pdf_rel).write_bytes(rendered.pdf)
+    images = rasterize(rendered.pdf, cfg.dpi)
+    pages = rendered.pages
+    augmented = False
+    aug_info: dict = {}
+    if cfg.augment > 0 and rng.random() < cfg.augment:
+        from invoicegen.synth.augment import augment_document
+
+        images, pages, aug_info = augment_document(images, pages, cfg.dpi, rng, kind=kind, ocr=cfg.ocr)
+        augmented = True
+    rels = []
+    for k, img in enumerate(images):
+        rel = f"png/{doc_id}_p{k}.png"
+        (out / rel).write_bytes(png_bytes(img, cfg.png_compress))
+        rels.append(rel)
+    lpages = labelled_pages(pages, rels, cfg.dpi)
+    mismatches = verify_words(rendered.pdf, rendered.pages) if cfg.verify else []
+    present, printed = _printed_fields(lpages)
+    record = _clean_record(rec.to_json(), present, printed)
+    record["augmentation"] = aug_info or None
+    doc = LabelledDocument(id=doc_id, kind=kind, locale=locale, layout=layout, pdf=pdf_rel, augmented=augmented,
+                           pages=lpages, record=record)
+    if index < cfg.preview:
+        from invoicegen.synth.preview import draw_preview
+
+        for k, img in enumerate(images):
+            draw_preview(img, lpages[k], cfg.dpi).save(out / "preview" / f"{doc_id}_p{k}.png")
+    stats = {
+        "kind": kind, "locale": locale, "layout": layout, "pages": len(lpages), "augmented": augmented,
+        "words": sum(len(p.words) for p in lpages), "mismatches": len(mismatches),
+        "approx_words": sum(wb.approx for p in rendered.pages for wb in p.words),
+        "ner": Counter(t[2:] for p in lpages for t in p.ner if t.startswith("B-")),
+        "table": Counter(t for p in lpages for t in p.table), "cell": Counter(t for p in lpages for t in p.cell),
+        "rows": len(rec.items), "chunks": len(rendered.chunks),
+    }
+    return {"index": index, "id": doc_id, "layout": layout, "line": doc.model_dump_json(), "stats": stats}
+
+
+_CFG: GenConfig | None = None
+
+
+def _init_worker(cfg: GenConfig) -> None:
+    global _CFG
+    _CFG = cfg
+
+
+def _work(index: int) -> dict:
+    assert _CFG is not None
+    return generate_one(index, _CFG)
+
+
+def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT_SPLIT_SEED,
+             progress: bool = True) -> dict:
+    """Generate ``n`` documents into ``cfg.out``; returns the stats dictionary."""
+    out = cfg.out
+    for sub in ("pdf", "png") + (("preview",) if cfg.preview else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    splits = split_layouts(split_seed)
+    results_iter: object
+    if workers > 1:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,), maxtasksperchild=200)
+        results_iter = pool.imap(_work, range(n), chunksize=1)
+    else:
+        pool = None
+        _init_worker(cfg)
+        results_iter = (_work(i) for i in range(n))
+    if progress:
+        from tqdm import tqdm
+
+        results_iter = tqdm(results_iter, total=n, desc="generate", unit="doc", smoothing=0.1)
+    agg: dict = {"documents": 0, "pages": 0, "words": 0, "mismatches": 0, "approx_words": 0, "augmented": 0,
+                 "multi_page": 0}
+    counters = {k: Counter() for k in ("kind", "locale", "layout", "split", "ner", "table", "cell")}
+    manifest_docs: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    try:
+        with open(out / "documents.jsonl", "w", encoding="utf-8") as fh:
+            for res in results_iter:
+                fh.write(res["line"] + "\n")
+                st = res["stats"]
+                split = splits[res["layout"]]
+                manifest_docs[split].append(res["id"])
+                agg["documents"] += 1
+                agg["pages"] += st["pages"]
+                agg["words"] += st["words"]
+                agg["mismatches"] += st["mismatches"]
+                agg["approx_words"] += st["approx_words"]
+                agg["augmented"] += int(st["augmented"])
+                agg["multi_page"] += int(st["pages"] > 1)
+                for key in ("kind", "locale", "layout"):
+                    counters[key][st[key]] += 1
+                counters["split"][split] += 1
+                for key in ("ner", "table", "cell"):
+                    counters[key].update(st[key])
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    manifest = {
+        "seed": cfg.seed, "split_seed": split_seed, "n": n, "dpi": cfg.dpi, "augment": cfg.augment,
+        "kinds": cfg.kinds, "locales": cfg.locales, "documents_file": "documents.jsonl",
+        "split_by": "layout",
+        "layouts": {split: sorted(lid for lid, s in splits.items() if s == split) for split in ("train", "val", "test")},
+        "splits": manifest_docs,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    stats = {**agg, **{k: dict(sorted(v.items())) for k, v in counters.items()}}
+    (out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
+    return stats
+
+
+def stable_int(*parts) -> int:
+    return zlib.crc32(":".join(map(str, parts)).encode())

@@ -1,0 +1,564 @@
+"""Layouts: composable Jinja2 blocks + a per-layout structure + per-document random styling.
+
+A layout id fixes the *structure* of a page (where the header, supplier, key-value block, parties,
+bank details and totals go, how key-values and the item table are drawn, which columns exist). Every
+document then draws its own *style* (fonts from the installed Debian fonts, sizes, colours, logo,
+captions, optional fields) from its RNG. The templates (``blocks.html.j2``, ``document.html.j2``,
+``receipt.html.j2``, ``style.css.j2``) only arrange blocks; every printed word is produced here by
+:func:`w` / :func:`e`, which wrap each word in its own ``<w>`` element and mark entities with
+``data-e`` so that ``render.py`` reads exact per-word labels from the layout tree.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
+
+from invoicegen.synth.locales import LABELS
+from invoicegen.synth.records import Fmt, Record, group4
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Layout:
+    id: str
+    template: str
+    header: str
+    """classic | title_left | centered | band | din | minimal | sidebar (receipts: centered | left)."""
+    meta: str
+    """header_right | under_title | left_column | parties_right | grid_row | below_table | end."""
+    kv: str
+    """inline | table | stacked | grid."""
+    parties: str
+    """side | stacked."""
+    table: str
+    """grid | zebra | lines | plain | header_fill | boxed."""
+    cols: str
+    totals: str
+    """right | right_box | bar | left | big."""
+    bank: str
+    """footer | below_totals | sidebar | left_of_totals."""
+    footer: bool
+    meta_boxed: bool = False
+
+
+_D = "document"
+_SPECS = [
+    # id                  header       meta            kv         parties    table          cols              totals      bank              footer boxed
+    ("classic-box",       "classic",   "header_right", "table",   "side",    "lines",       "std_sku",        "right",    "below_totals",   False, True),
+    ("classic-grid",      "classic",   "grid_row",     "grid",    "side",    "grid",        "eu",             "right_box", "footer",        True,  False),
+    ("classic-zebra",     "classic",   "header_right", "inline",  "side",    "zebra",       "full",           "right",    "left_of_totals", False, False),
+    ("classic-stacked",   "classic",   "parties_right", "stacked", "side",   "plain",       "std",            "big",      "footer",         True,  False),
+    ("classic-left",      "classic",   "left_column",  "table",   "side",    "header_fill", "eu_sku",         "right",    "below_totals",   False, False),
+    ("classic-below",     "classic",   "below_table",  "inline",  "stacked", "lines",       "qty_first",      "right",    "footer",         True,  False),
+    ("classic-boxed",     "classic",   "header_right", "table",   "side",    "boxed",       "full",           "right_box", "footer",        True,  True),
+    ("titleleft-inline",  "title_left", "under_title", "inline",  "side",    "lines",       "std",            "right",    "below_totals",   False, False),
+    ("titleleft-table",   "title_left", "header_right", "table",  "side",    "grid",        "full",           "right_box", "footer",        True,  False),
+    ("titleleft-zebra",   "title_left", "grid_row",    "grid",    "stacked", "zebra",       "tax_col",        "right",    "left_of_totals", False, False),
+    ("titleleft-boxed",   "title_left", "parties_right", "table", "side",    "boxed",       "price_first",    "big",      "footer",         True,  True),
+    ("titleleft-stacked", "title_left", "left_column", "stacked", "side",    "header_fill", "price_first",    "right",    "footer",         False, False),
+    ("centered-grid",     "centered",  "under_title",  "grid",    "side",    "grid",        "eu",             "right",    "footer",         True,  False),
+    ("centered-lines",    "centered",  "parties_right", "table",  "side",    "lines",       "std_sku",        "bar",      "below_totals",   False, False),
+    ("centered-plain",    "centered",  "left_column",  "stacked", "side",    "plain",       "qty_unit_first", "right",    "footer",         True,  False),
+    ("centered-zebra",    "centered",  "below_table",  "inline",  "stacked", "zebra",       "desc_sku",       "right_box", "below_totals",  False, False),
+    ("centered-boxed",    "centered",  "parties_right", "inline", "side",    "boxed",       "eu_sku",         "big",      "footer",         True,  True),
+    ("band-inline",       "band",      "header_right", "inline",  "side",    "header_fill", "std",            "right",    "footer",         True,  False),
+    ("band-grid",         "band",      "grid_row",     "grid",    "side",    "lines",       "full",           "big",      "below_totals",   False, False),
+    ("band-table",        "band",      "parties_right", "table",  "side",    "zebra",       "eu_sku",         "right_box", "left_of_totals", False, False),
+    ("band-stacked",      "band",      "under_title",  "stacked", "stacked", "plain",       "tax_col",        "bar",      "footer",         True,  False),
+    ("band-left",         "band",      "left_column",  "table",   "side",    "grid",        "qty_unit_first", "left",     "below_totals",   True,  False),
+    ("din-table",         "din",       "header_right", "table",   "side",    "lines",       "eu",             "right",    "footer",         True,  False),
+    ("din-inline",        "din",       "header_right", "inline",  "side",    "grid",        "full",           "right",    "footer",         True,  True),
+    ("din-grid",          "din",       "grid_row",     "grid",    "side",    "zebra",       "eu_sku",         "right_box", "below_totals",  False, False),
+    ("din-under",         "din",       "under_title",  "inline",  "side",    "plain",       "desc_sku",       "big",      "footer",         True,  False),
+    ("minimal-right",     "minimal",   "header_right", "table",   "side",    "plain",       "std",            "right",    "footer",         True,  False),
+    ("minimal-grid",      "minimal",   "grid_row",     "grid",    "stacked", "lines",       "qty_first",      "left",     "footer",         True,  False),
+    ("minimal-below",     "minimal",   "below_table",  "stacked", "side",    "zebra",       "std_sku",        "right",    "footer",         True,  False),
+    ("minimal-end",       "minimal",   "end",          "grid",    "side",    "grid",        "tax_col",        "bar",      "footer",         True,  False),
+    ("sidebar-inline",    "sidebar",   "header_right", "inline",  "stacked", "lines",       "std",            "right",    "sidebar",        False, False),
+    ("sidebar-left",      "sidebar",   "left_column",  "stacked", "stacked", "zebra",       "eu",             "right_box", "sidebar",       False, False),
+    ("sidebar-grid",      "sidebar",   "grid_row",     "grid",    "side",    "header_fill", "qty_first",      "big",      "below_totals",   False, False),
+    ("sidebar-table",     "sidebar",   "parties_right", "table",  "side",    "plain",       "desc_sku",       "right",    "sidebar",        True,  True),
+]
+_RECEIPT_SPECS = [
+    ("pos-mono-center",   "centered",  "inline",  "two_line",              "plain"),
+    ("pos-sans-left",     "left",      "table",   "qty_desc_amount",       "plain"),
+    ("pos-columns",       "centered",  "stacked", "desc_qty_price_amount", "lines"),
+    ("pos-compact",       "left",      "inline",  "two_line",              "plain"),
+]
+LAYOUTS: dict[str, Layout] = {
+    s[0]: Layout(s[0], _D, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10]) for s in _SPECS
+}
+LAYOUTS.update({
+    s[0]: Layout(s[0], "receipt", s[1], "header_right", s[2], "side", s[4], s[3], "right", "none", False)
+    for s in _RECEIPT_SPECS
+})
+RECEIPT_LAYOUTS = tuple(s[0] for s in _RECEIPT_SPECS)
+DOCUMENT_LAYOUTS = tuple(s[0] for s in _SPECS)
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "full": ("pos", "sku", "description", "quantity", "unit", "unit_price", "tax_rate", "amount"),
+    "std": ("description", "quantity", "unit_price", "amount"),
+    "std_sku": ("sku", "description", "quantity", "unit_price", "amount"),
+    "eu": ("pos", "description", "quantity", "unit", "unit_price", "tax_rate", "amount"),
+    "eu_sku": ("pos", "sku", "description", "quantity", "unit", "unit_price", "amount"),
+    "qty_first": ("quantity", "description", "unit_price", "amount"),
+    "qty_unit_first": ("quantity", "unit", "description", "unit_price", "tax_rate", "amount"),
+    "desc_sku": ("description", "quantity", "unit", "unit_price", "amount"),
+    "tax_col": ("description", "quantity", "unit_price", "tax_rate", "amount"),
+    "price_first": ("pos", "description", "unit_price", "quantity", "amount"),
+    "two_line": ("description", "quantity", "unit_price", "amount"),
+    "qty_desc_amount": ("quantity", "description", "amount"),
+    "desc_qty_price_amount": ("description", "quantity", "unit_price", "amount"),
+}
+COLUMN_ENTITY = {"sku": "ITEM_SKU", "description": "ITEM_DESCRIPTION", "quantity": "ITEM_QUANTITY",
+                 "unit": "ITEM_UNIT", "unit_price": "ITEM_UNIT_PRICE", "tax_rate": "ITEM_TAX_RATE",
+                 "amount": "ITEM_AMOUNT"}
+
+FONTS = {
+    "sans": ("Liberation Sans", "Arimo", "DejaVu Sans", "Noto Sans", "Open Sans", "Roboto", "Roboto Condensed",
+             "FreeSans", "Open Sans Condensed", "Noto Sans Display"),
+    "serif": ("Liberation Serif", "Tinos", "DejaVu Serif", "Noto Serif", "FreeSerif"),
+    "mono": ("Liberation Mono", "Cousine", "DejaVu Sans Mono", "FreeMono"),
+}
+PALETTE = ("#1f4e79", "#2e75b6", "#c00000", "#7030a0", "#00796b", "#37474f", "#e65100", "#2e7d32", "#ad1457",
+           "#455a64", "#283593", "#6d4c41", "#000000", "#0097a7", "#8d6e63", "#5d4037", "#1565c0", "#b71c1c")
+
+
+# ---------------------------------------------------------------------------------------------
+# Word and entity markup.
+# ---------------------------------------------------------------------------------------------
+
+
+def w(text: str) -> Markup:
+    """Plain words: one ``<w>`` per whitespace-separated word."""
+    return Markup(" ".join(f"<w>{escape(t)}</w>" for t in str(text).split()))
+
+
+def e(text: str, entity: str | None) -> Markup:
+    """An entity instance: its words inside one ``data-e`` span (lines kept with ``<br>``)."""
+    inner = Markup("<br>").join(w(line) for line in str(text).split("\n") if line.strip())
+    if not entity:
+        return inner
+    return Markup(f'<span data-e="{entity}">') + inner + Markup("</span>")
+
+
+def segs(template: str, **parts) -> Markup:
+    """A caption template with placeholders; each placeholder is given as Markup (or text)."""
+    out = []
+    for tok in re.split(r"(\{\w+\})", template):
+        if not tok:
+            continue
+        if tok.startswith("{") and tok[1:-1] in parts:
+            val = parts[tok[1:-1]]
+            out.append(val if isinstance(val, Markup) else w(val))
+        else:
+            out.append(w(tok))
+    return Markup(" ").join(m for m in out if m)
+
+
+# ---------------------------------------------------------------------------------------------
+# Styling.
+# ---------------------------------------------------------------------------------------------
+
+
+def random_style(rng: random.Random, layout: Layout, locale: str) -> dict:
+    receipt = layout.template == "receipt"
+    family = rng.choices(["sans", "serif", "mono"], weights=[0.72, 0.22, 0.06])[0]
+    if receipt:
+        family = rng.choices(["mono", "sans"], weights=[0.7, 0.3])[0]
+    font = rng.choice(FONTS[family])
+    head_font = font if rng.random() < 0.6 else rng.choice(FONTS["sans"] + FONTS["serif"])
+    accent = rng.choice(PALETTE)
+    accent2 = rng.choice(PALETTE)
+    dark = rng.random() < 0.5
+    letter = locale == "en_US" and rng.random() < 0.85
+    s = {
+        "page_w": 215.9 if letter else 210, "page_h": 279.4 if letter else 297,
+        "m_top": rng.randint(10, 22), "m_side": rng.randint(12, 24), "m_bottom": rng.randint(12, 22),
+        "font": font, "head_font": head_font, "logo_font": rng.choice(FONTS["sans"] + FONTS["serif"]),
+        "base": rng.choice([7.5, 8, 8.5, 9, 9, 9.5, 10, 10.5]),
+        "text": rng.choice(["#000", "#111", "#222", "#333", "#1a1a2e", "#2b2b2b"]),
+        "lh": rng.choice([1.15, 1.2, 1.25, 1.3, 1.4]),
+        "gap": rng.choice([2, 4, 6]), "vgap": rng.choice([3, 4, 5, 6, 8]),
+        "title_size": rng.choice([14, 16, 18, 20, 22, 24, 28, 32]),
+        "title_color": accent if rng.random() < 0.5 else "#111",
+        "title_weight": rng.choice(["bold", "bold", "normal", "300"]),
+        "title_ls": rng.choice([0, 0, 0, 0.02, 0.05, 0.1]),
+        "cap_color": rng.choice(["inherit", "#555", "#666", "#777", accent]),
+        "cap_weight": rng.choice(["bold", "normal", "normal"]),
+        "cap_size": rng.choice([0.85, 0.9, 1.0, 1.0]),
+        "blockcap_color": rng.choice([accent, "#555", "#000"]), "blockcap_rule": rng.random() < 0.3,
+        "sname_size": rng.choice([1.0, 1.15, 1.3, 1.5]), "sname_color": accent if dark else "inherit",
+        "bname_weight": rng.choice(["bold", "normal"]),
+        "small": rng.choice([0.8, 0.85, 0.9, 1.0]), "muted": rng.choice(["#555", "#666", "#777", "#444"]),
+        "logo_size": rng.choice([10, 12, 14, 16, 18]), "logo_bg": rng.choice([accent, accent2, "#fff", "#eee"]),
+        "logo_radius": rng.choice(["50%", "0", "2mm", "30%"]), "logo_border": rng.random() < 0.3,
+        "accent": accent, "accent2": accent2, "band_fg": "#fff",
+        "sidebar_w": rng.choice([26, 28, 30, 32]), "sidebar_bg": rng.choice(["#f2f2f2", "#eef3f8", "#f7f3ea", accent]),
+        "rule": rng.choice(["#000", "#444", "#888", "#aaa", "#ccc", accent]), "rule_w": rng.choice([0.5, 0.75, 1.0]),
+        "th_rule": rng.choice(["#000", accent, "#666"]),
+        "box_fill": rng.choice([None, None, "#f5f5f5", "#eef4fb", "#fbf7ef"]), "box_radius": rng.choice([0, 0, 1, 2]),
+        "kv_val_align": rng.choice(["left", "left", "right"]),
+        "table_size": rng.choice([0.9, 0.95, 1.0, 1.0]), "cell_pad": rng.choice([0.8, 1.0, 1.4, 1.8]),
+        "zebra": rng.choice(["#f2f2f2", "#eef4fb", "#f6f6ee", "#f0f0f0"]),
+        "total_size": rng.choice([1.0, 1.1, 1.2, 1.3]), "total_rule": rng.random() < 0.6,
+        "total_fill": rng.choice([None, None, None, accent, "#eee"]),
+    }
+    s["logo_fg"] = "#fff" if s["logo_bg"] in (accent, accent2) else accent
+    s["sidebar_fg"] = "#fff" if s["sidebar_bg"] == accent else "#222"
+    s["total_fg"] = "#fff" if s["total_fill"] == accent else "inherit"
+    header_fill = layout.table == "header_fill" or rng.random() < 0.15
+    s["th_bg"] = (accent if rng.random() < 0.7 else "#e6e6e6") if header_fill else "transparent"
+    s["th_fg"] = "#fff" if s["th_bg"] == accent else "inherit"
+    if receipt:
+        s.update(page_w=rng.choice([58, 72, 76, 80]), m_side=rng.randint(3, 6), m_top=rng.randint(4, 10),
+                 m_bottom=rng.randint(4, 10), base=rng.choice([7, 7.5, 8, 8.5]), title_size=rng.choice([9, 10, 12]),
+                 text=rng.choice(["#000", "#222", "#333"]), sname_size=rng.choice([1.1, 1.3, 1.5]),
+                 sname_color="inherit", title_color="inherit", logo_size=rng.choice([8, 10]))
+        if s["page_w"] == 58:
+            s["base"] = min(s["base"], 7)
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# Composition.
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(HERE)), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def _initials(name: str) -> str:
+    words = [x for x in re.split(r"[^\w]+", name) if x and x[0].isalpha()]
+    return "".join(x[0].upper() for x in words[:2]) or "X"
+
+
+def pick_columns(rng: random.Random, layout: Layout, rec: Record) -> list[str]:
+    cols = list(COLUMNS[layout.cols])
+    if layout.template == "receipt":
+        return cols
+    multi_rate = len({it.tax_rate for it in rec.items}) > 1
+    has_sku = any(it.sku for it in rec.items)
+    if "pos" in cols and rng.random() < 0.3:
+        cols.remove("pos")
+    if "sku" in cols and (not has_sku or rng.random() < 0.2):
+        cols.remove("sku")
+    if "unit" in cols and rng.random() < 0.3:
+        cols.remove("unit")
+    if "tax_rate" in cols and not multi_rate and (rec.locale == "en_US" or rng.random() < 0.4):
+        cols.remove("tax_rate")
+    if "tax_rate" not in cols and multi_rate:
+        cols.insert(len(cols) - 1, "tax_rate")
+    if "sku" not in cols and has_sku and layout.cols != "desc_sku" and rng.random() < 0.25:
+        cols.insert(0 if cols[0] != "pos" else 1, "sku")
+    return cols
+
+
+class Composer:
+    """Builds the template context of one document (all printed words with their entity marks)."""
+
+    def __init__(self, rec: Record, fmt: Fmt, layout: Layout, rng: random.Random, doc_id: str):
+        self.rec, self.fmt, self.L, self.rng, self.doc_id = rec, fmt, layout, rng, doc_id
+        self.style = random_style(rng, layout, rec.locale)
+        self.upper_caps = rng.random() < 0.2
+        self.sep = rng.choice([":", ":", ":", ""])
+        self.columns = pick_columns(rng, layout, rec)
+        self.sku_in_desc = layout.cols == "desc_sku" or ("sku" not in self.columns and rng.random() < 0.5)
+        self.unit_with_qty = "unit" not in self.columns and rng.random() < 0.6
+        self.pos_style = rng.choice(["{n}", "{n}.", "{n:02d}", "{n:03d}", "{n0}"])
+        self.show = {k: rng.random() < p for k, p in (
+            ("phone", 0.8), ("email", 0.75), ("web", 0.4), ("supplier_tax", 0.85), ("terms", 0.6),
+            ("po", 0.85), ("due", 0.85), ("subtotal", 0.9), ("customer_no", 0.3), ("buyer_tax", 0.8),
+            ("bank", 0.85), ("logo", 0.7), ("notes_cap", 0.5), ("thanks", 0.5), ("tax_total", 0.4),
+            ("amount_due", 0.35), ("number_in_title", 0.12), ("contacts_inline", 0.35), ("base_in_tax", 0.5),
+        )}
+        if rec.kind == "tax_invoice":
+            self.show["supplier_tax"] = self.show["buyer_tax"] = True
+        self.lbl = fmt.label
+
+    # -- small helpers ---------------------------------------------------------------------------
+    def cap(self, key: str, colon: bool = True, **kw) -> Markup:
+        text = self.lbl(key, **kw)
+        if self.upper_caps:
+            text = text.upper()
+        if colon and self.sep and not text.endswith(":"):
+            text += self.sep
+        return w(text)
+
+    def money(self, x: Decimal, ent: str | None, negative: bool = False) -> Markup:
+        return e(self.fmt.money(x, negative=negative), ent)
+
+    # -- blocks ------------------------------------------------------------------------------------
+    def supplier(self) -> dict:
+        s, rng = self.rec.supplier, self.rng
+        contacts = []
+        if s.phone and self.show["phone"]:
+            contacts.append(self.cap("phone") + Markup(" ") + e(s.phone, "SUPPLIER_PHONE"))
+        if s.email and self.show["email"]:
+            contacts.append(self.cap("email") + Markup(" ") + e(s.email, "SUPPLIER_EMAIL") if rng.random() < 0.7
+                            else e(s.email, "SUPPLIER_EMAIL"))
+        if s.website and self.show["web"]:
+            contacts.append(w(s.website))
+        if s.tax_id and self.show["supplier_tax"]:
+            cap = rng.choice(self._tax_caps())
+            contacts.append(w(cap + (self.sep or "")) + Markup(" ") + e(s.tax_id, "SUPPLIER_TAX_ID"))
+        rng.shuffle(contacts) if rng.random() < 0.2 else None
+        dot = rng.choice(["·", "|", "•", "–"])
+        addr_one = ", ".join(s.address)
+        return {
+            "cap": self.cap("from") if self.L.header in ("classic", "title_left") and rng.random() < 0.25 else None,
+            "name": e(s.name, "SUPPLIER_NAME"),
+            "address": e("\n".join(s.address), "SUPPLIER_ADDRESS"),
+            "oneline": e(addr_one, "SUPPLIER_ADDRESS"),
+            "oneline_full": e(s.name, "SUPPLIER_NAME") + Markup(" ") + w(dot) + Markup(" ")
+            + e(f" {dot} ".join(s.address), "SUPPLIER_ADDRESS"),
+            "contacts": contacts,
+            "contacts_inline": (Markup(" ") + w(dot) + Markup(" ")).join(contacts)
+            if self.show["contacts_inline"] else None,
+        }
+
+    def _tax_caps(self) -> tuple[str, ...]:
+        from invoicegen.synth.locales import LOCALES
+
+        return LOCALES[self.rec.locale].tax_id_captions
+
+    def buyer(self) -> dict:
+        b, rng = self.rec.buyer, self.rng
+        kind = self.rec.kind
+        extra = []
+        if b.tax_id and self.show["buyer_tax"]:
+            extra.append(w(rng.choice(self._tax_caps()) + (self.sep or "")) + Markup(" ") + e(b.tax_id, "BUYER_TAX_ID"))
+        if self.show["customer_no"]:
+            extra.append(self.cap("customer_no") + Markup(" ") + w(str(rng.randint(1000, 999999))))
+        if b.email and rng.random() < 0.4:
+            extra.append(w(b.email))
+        cap_key = "vendor" if kind == "purchase_order" else "bill_to"
+        return {"cap": self.cap(cap_key, colon=rng.random() < 0.3), "name": e(b.name, "BUYER_NAME"),
+                "address": e("\n".join(b.address), "BUYER_ADDRESS"), "extra": extra}
+
+    def meta(self) -> list[tuple[Markup, Markup]]:
+        r, kind, rng, fmt = self.rec, self.rec.kind, self.rng, self.fmt
+        lang = fmt.lang
+        rows = []
+        num_key = f"number_{kind}" if f"number_{kind}" in LABELS[lang] else "number"
+        num_ent = "PO_NUMBER" if kind == "purchase_order" else "INVOICE_NUMBER"
+        if not self.show["number_in_title"]:
+            rows.append((self.cap(num_key), e(r.number, num_ent)))
+        date_key = f"date_{kind}" if f"date_{kind}" in LABELS[lang] else "date"
+        date_val = e(fmt.date(r.date), "INVOICE_DATE")
+        if r.time:
+            date_val = date_val + Markup(" ") + w(r.time)
+        rows.append((self.cap(date_key), date_val))
+        if r.due_date and self.show["due"]:
+            rows.append((self.cap("due_date"), e(fmt.date(r.due_date), "DUE_DATE")))
+        if r.delivery_date and self.show["due"]:
+            rows.append((self.cap("due_date_purchase_order"), w(fmt.date(r.delivery_date))))
+        if r.po_number and self.show["po"]:
+            rows.append((self.cap("po_ref"), e(r.po_number, "PO_NUMBER")))
+        if r.invoice_reference:
+            rows.append((self.cap("invoice_ref"), w(r.invoice_reference)))
+        if r.payment_terms and self.show["terms"]:
+            rows.append((self.cap("terms"), e(r.payment_terms, "PAYMENT_TERMS")))
+        if fmt.currency_style == "none" or rng.random() < 0.12:
+            rows.append((self.cap("currency"), e(r.currency, "CURRENCY")))
+        if r.cashier:
+            rows.append((self.cap("cashier"), w(r.cashier)))
+        if len(rows) > 3 and rng.random() < 0.3:
+            head, tail = rows[:2], rows[2:]
+            rng.shuffle(tail)
+            rows = head + tail
+        return rows
+
+    def column_header(self, key: str) -> str:
+        flavor = self.rec.flavor
+        if key == "quantity" and flavor == "hourly":
+            return self.lbl("col_quantity_hourly")
+        if key == "unit_price" and flavor == "hourly":
+            return self.lbl("col_unit_price_hourly")
+        if key == "description" and flavor in ("services", "hourly"):
+            return self.lbl("col_description_services")
+        return self.lbl(f"col_{key}")
+
+    def columns_ctx(self) -> list[dict]:
+        upper = self.rng.random() < 0.3
+        right = self.rng.random() < 0.9
+        out = []
+        for key in self.columns:
+            head = self.column_header(key)
+            if key == "amount" and self.fmt.currency_style == "none" and self.rng.random() < 0.3:
+                head = f"{head} ({self.rec.currency})"
+            align = "l"
+            if key in ("unit_price", "amount", "tax_rate") and right:
+                align = "r"
+            elif key in ("quantity", "unit", "pos"):
+                align = self.fmt.picks.setdefault("qty_align", self.rng.choice(["c", "r", "l"]))
+            out.append({"key": key, "head": w(head.upper() if upper else head), "align": align,
+                        "width": 6 if key == "pos" else None})
+        return out
+
+    def cells(self, idx: int) -> dict:
+        it, fmt = self.rec.items[idx], self.fmt
+        n = idx + 1
+        pos = self.pos_style.replace("{n0}", str(n * 10)).format(n=n)
+        desc = e(it.description, "ITEM_DESCRIPTION")
+        if self.sku_in_desc and it.sku:
+            sku = w(self.lbl("sku_cap") + (self.sep or "")) + Markup(" ") + e(it.sku, "ITEM_SKU")
+            desc = desc + Markup('<div class="skuline">') + sku + Markup("</div>")
+        qty = e(fmt.qty(it.quantity), "ITEM_QUANTITY")
+        if self.unit_with_qty:
+            qty = qty + Markup(" ") + e(it.unit, "ITEM_UNIT")
+        if self.L.template == "receipt" and self.L.cols == "two_line":
+            qty = qty + Markup(" ") + w(self.fmt.picks.setdefault("times", self.rng.choice(["x", "X", "@", "×"])))
+        return {
+            "pos": w(pos), "sku": e(it.sku, "ITEM_SKU") if it.sku else Markup(""), "description": desc,
+            "quantity": qty, "unit": e(it.unit, "ITEM_UNIT"), "unit_price": e(fmt.item_money(it.unit_price),
+                                                                             "ITEM_UNIT_PRICE"),
+            "tax_rate": e(fmt.percent(it.tax_rate), "ITEM_TAX_RATE"),
+            "amount": e(fmt.item_money(it.amount), "ITEM_AMOUNT"),
+        }
+
+    def totals(self) -> list[tuple[Markup, Markup, bool]]:
+        r, fmt, rng = self.rec, self.fmt, self.rng
+        rows = []
+        receipt = self.L.template == "receipt"
+        if self.show["subtotal"] or r.discount or r.shipping or len(r.tax_lines) > 1:
+            rows.append((self.cap("subtotal"), self.money(r.subtotal, "SUBTOTAL"), False))
+        if r.discount:
+            pct = fmt.percent(r.discount_pct) if r.discount_pct is not None else ""
+            tmpl = self.lbl("discount")
+            if "{pct}" in tmpl and not pct:
+                tmpl = tmpl.replace("{pct}", "").strip()
+            rows.append((segs(tmpl, pct=pct) + w(self.sep), self.money(r.discount, "DISCOUNT", negative=True), False))
+        if r.shipping:
+            rows.append((self.cap("shipping"), self.money(r.shipping, "SHIPPING"), False))
+        tmpl = self.lbl("tax_line")
+        if "{base}" in tmpl and not self.show["base_in_tax"]:
+            tmpl = re.sub(r"\s*\S*\s*\{base\}", "", tmpl)
+        for t in r.tax_lines:
+            cap = segs(tmpl, tax=r.tax_name, rate=e(fmt.percent(t.rate), "TAX_RATE"), base=fmt.money(t.base))
+            rows.append((cap + w(self.sep), self.money(t.amount, "TAX_AMOUNT"), False))
+        if len(r.tax_lines) > 1 and self.show["tax_total"]:
+            rows.append((segs(self.lbl("tax_total"), tax=r.tax_name) + w(self.sep),
+                         self.money(r.tax_amount, "TAX_AMOUNT"), False))
+        total_cap = self.cap("total")
+        if receipt and rng.random() < 0.5:
+            total_cap = w(self.lbl("total").upper() + self.sep)
+        rows.append((total_cap, self.money(r.total, "TOTAL_AMOUNT"), True))
+        if receipt:
+            if r.paid_with:
+                rows.append((w(r.paid_with), w(fmt.money(r.tendered)), False))
+            if r.tendered is not None and r.tendered > r.total:
+                rows.append((self.cap("change"), w(fmt.money(r.tendered - r.total)), False))
+        elif r.amount_paid:
+            rows.append((self.cap("amount_paid"), w(fmt.money(r.amount_paid, negative=True)), False))
+            rows.append((self.cap("amount_due"), self.money(r.amount_due, "AMOUNT_DUE"), True))
+        elif self.show["amount_due"] and r.kind in ("invoice", "tax_invoice"):
+            rows.append((self.cap("amount_due"), self.money(r.amount_due, "AMOUNT_DUE"), True))
+        return rows
+
+    def bank(self) -> list[tuple[Markup, Markup]]:
+        s = self.rec.supplier
+        rows = []
+        if not self.show["bank"] or self.rec.kind in ("purchase_order",):
+            return rows
+        if s.bank_name:
+            rows.append((Markup(""), w(s.bank_name)))
+        if s.iban:
+            iban = group4(s.iban) if self.rng.random() < 0.7 else s.iban
+            rows.append((w("IBAN" + (self.sep or "")), e(iban, "SUPPLIER_IBAN")))
+            rows.append((w(self.lbl("bic") + (self.sep or "")), w(s.bic)))
+        elif s.routing:
+            rows.append((self.cap("routing"), w(s.routing)))
+            rows.append((self.cap("account"), w(s.account)))
+        return rows
+
+    def footer_cols(self, sup: dict, bank: list) -> list[list[Markup]]:
+        s = self.rec.supplier
+        if not (self.L.footer or self.L.header == "minimal"):
+            return []
+        cols = [[e(s.name, "SUPPLIER_NAME"), e("\n".join(s.address), "SUPPLIER_ADDRESS")]]
+        if sup["contacts"]:
+            cols.append(list(sup["contacts"]))
+        if bank and self.L.bank == "footer":
+            cols.append([cap + Markup(" ") + val if cap else val for cap, val in bank])
+        return cols
+
+    def build(self, chunks: list[list[int]] | None = None) -> dict:
+        r, rng, lang = self.rec, self.rng, self.fmt.lang
+        if chunks is None:
+            chunks = [list(range(len(r.items)))]
+        title_text = self.lbl(f"title_{r.kind}")
+        if self.L.template != "receipt" and rng.random() < 0.25:
+            title_text = title_text.upper()
+        title = e(title_text, "DOC_TYPE")
+        num_ent = "PO_NUMBER" if r.kind == "purchase_order" else "INVOICE_NUMBER"
+        if self.show["number_in_title"]:
+            title = title + Markup(" ") + e(r.number, num_ent)
+        sup = self.supplier()
+        bank = self.bank()
+        notes = [w(n) for n in r.notes]
+        if r.payment_terms and not self.show["terms"] and rng.random() < 0.5:
+            notes.append(self.cap("terms") + Markup(" ") + e(r.payment_terms, "PAYMENT_TERMS"))
+        if r.currency and self.fmt.currency_style == "none" and rng.random() < 0.3:
+            notes.append(w(self.lbl("all_amounts_in")) + Markup(" ") + e(r.currency, "CURRENCY"))
+        amounts = [it.amount for it in r.items]
+        chunk_ctx = []
+        running = Decimal(0)
+        n_pages = len(chunks)
+        for k, rows in enumerate(chunks):
+            carry_in = self.fmt.money(running) if k > 0 else None
+            running += sum((amounts[i] for i in rows), Decimal(0))
+            carry_out = self.fmt.money(running) if k < n_pages - 1 else None
+            chunk_ctx.append({
+                "rows": [{"idx": i, "cells": self.cells(i)} for i in rows],
+                "carry_in": w(carry_in) if carry_in else None,
+                "carry_out": w(carry_out) if carry_out else None,
+                "carry_in_cap": segs(self.lbl("brought_forward"), prev=str(k)),
+                "carry_out_cap": segs(self.lbl("carried_forward"), next=str(k + 2)),
+                "cont": (w(title_text) + Markup(" ") + e(r.number, num_ent) + Markup(" ") + w("–") + Markup(" ")
+                         + w(self.lbl("page", p=k + 1, n=n_pages)) + Markup(" ") + w(self.lbl("continued"))),
+            })
+        logo = None
+        if self.show["logo"] or self.L.header in ("centered", "band"):
+            logo = {"initials": w(_initials(r.supplier.name)), "bars": rng.choice([0, 0, 1, 2]),
+                    "wordmark": w(r.supplier.name.split(" ")[0]) if rng.random() < 0.3 else None}
+        subtitle = None
+        if r.invoice_reference and rng.random() < 0.4:
+            subtitle = w(self.lbl("invoice_ref")) + Markup(" ") + w(r.invoice_reference)
+        ship = None
+        if r.ship_to:
+            ship = {"cap": self.cap("ship_to", colon=rng.random() < 0.3), "body": e("\n".join(r.ship_to),
+                                                                                   "SHIP_TO_ADDRESS")}
+        meta = self.meta()
+        return {
+            "lang": lang, "doc_id": self.doc_id, "title": title, "subtitle": subtitle, "logo": logo,
+            "supplier": sup, "buyer": self.buyer(), "ship": ship, "meta": meta,
+            "columns": self.columns_ctx(), "columns_header": rng.random() < 0.5, "chunks": chunk_ctx,
+            "totals": self.totals(), "bank": bank, "bank_cap": self.cap("bank", colon=False) if bank else None,
+            "notes": notes, "notes_cap": self.cap("notes", colon=False) if notes and self.show["notes_cap"] else None,
+            "thanks": w(self.lbl("thanks")) if self.show["thanks"] else None,
+            "footer_cols": self.footer_cols(sup, bank), "split": rng.choice([50, 55, 60]),
+            "totals_note": None, "bottom_id": w(f"{rng.randint(1000, 9999)} {rng.randint(10, 99)}")
+            if rng.random() < 0.5 else None,
+        }
+
+    def html(self, chunks: list[list[int]] | None = None, page_h: float | None = None) -> str:
+        state = self.rng.getstate()
+        ctx = self.build(chunks)
+        self.rng.setstate(state)  # re-composition with other chunks draws the same choices
+        style = dict(self.style)
+        if page_h:
+            style["page_h"] = page_h
+        css = env().get_template("style.css.j2").render(s=style)
+        return env().get_template(f"{self.L.template}.html.j2").render(d=ctx, L=self.L, css=Markup(css))
