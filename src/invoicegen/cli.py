@@ -152,6 +152,35 @@ def read(
 
 
 @app.command()
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Bind address (default: API_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default: API_PORT)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: API_WORKERS)."),
+    model: Path | None = typer.Option(None, "--model", help="Checkpoint directory (default: MODEL_PATH)."),
+) -> None:
+    """Run the production API (FastAPI + uvicorn); settings come from the environment and .env."""
+    import os
+
+    from invoicegen.deployment.settings import SettingsError, load_settings
+
+    if model is not None:
+        os.environ["MODEL_PATH"] = str(model)  # the workers read their settings from the environment
+    overrides = {k: v for k, v in {"api_host": host, "api_port": port, "api_workers": workers}.items()
+                 if v is not None}
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=2) from None
+    if not settings.resolved_model_path.is_dir():
+        typer.echo(f"MODEL_PATH: model directory {settings.resolved_model_path} does not exist", err=True)
+        raise typer.Exit(code=2)
+    from invoicegen.deployment.api import run_server
+
+    run_server(settings)
+
+
+@app.command()
 def generate(
     n: int = typer.Option(100, "--n", help="Number of documents."),
     out: Path = typer.Option(..., "--out", help="Output directory (PDFs, PNGs, documents.jsonl, manifest.json)."),
