@@ -74,8 +74,11 @@ class TesseractEngine:
                 return []
             iterator = api.GetIterator()
             level = tess.RIL.WORD
-            for word in tess.iterate_level(iterator, level):
-                text = word.GetUTF8Text(level)
+            for word in tess.iterate_level(iterator, level) if iterator is not None else ():
+                try:
+                    text = word.GetUTF8Text(level)
+                except RuntimeError:  # "No text returned": an empty page still yields one element
+                    continue
                 if not text or not text.strip():
                     continue
                 box = word.BoundingBox(level)
