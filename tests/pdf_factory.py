@@ -104,3 +104,35 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def scanned_pdf(image_path: str, stamp: str | None = None, dpi: float = 150) -> bytes:
+    """A PDF with one page holding only ``image_path`` as a full-page image (a scan), optionally
+    with a small real text ``stamp`` in the corner (as scanners and filing systems add)."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as c
+    from PIL import Image
+
+    image = Image.open(image_path).convert("RGB")
+    width, height = image.width * 72 / dpi, image.height * 72 / dpi
+    pdf = pdfium.PdfDocument.new()
+    page = pdf.new_page(width, height)
+    obj = pdfium.PdfImage.new(pdf)
+    obj.set_bitmap(pdfium.PdfBitmap.from_pil(image))
+    obj.set_matrix(pdfium.PdfMatrix().scale(width, height))
+    page.insert_obj(obj)
+    if stamp:
+        font = c.FPDFText_LoadStandardFont(pdf.raw, b"Helvetica")
+        text = c.FPDFPageObj_CreateTextObj(pdf.raw, font, 8.0)
+        utf16 = (stamp + "\x00").encode("utf-16-le")
+        c.FPDFText_SetText(text, ctypes.cast(ctypes.create_string_buffer(utf16, len(utf16)), c.FPDF_WIDESTRING))
+        c.FPDFPageObj_Transform(text, 1, 0, 0, 1, 20, 12)
+        c.FPDFPage_InsertObject(page.raw, text)
+    page.gen_content()
+    page.close()
+    out = io.BytesIO()
+    pdf.save(out)
+    pdf.close()
+    return out.getvalue()

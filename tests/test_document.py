@@ -32,7 +32,7 @@ from invoicegen.errors import (
     UnsupportedFileType,
 )
 from invoicegen.schema import Word
-from pdf_factory import blank_pdf, encrypted_pdf, png_bomb
+from pdf_factory import blank_pdf, encrypted_pdf, png_bomb, scanned_pdf
 
 SAMPLES = Path(__file__).resolve().parent.parent / "src" / "invoicegen" / "samples"
 SAMPLE_PDF = SAMPLES / "sample_invoice.pdf"
@@ -264,6 +264,28 @@ def test_forced_ocr_on_a_pdf_with_text(monkeypatch: pytest.MonkeyPatch) -> None:
         assert page.source == "ocr:tesseract"
         assert page.width == pytest.approx(595.28, abs=0.5)
         assert "INV-2024-0117" in " ".join(_texts(doc))
+
+
+@pytest.mark.parametrize("stamp", [None, "Received 2024-03-18"])
+def test_scanned_pdf_goes_to_ocr_in_auto_mode(monkeypatch: pytest.MonkeyPatch, stamp: str | None) -> None:
+    """A PDF page that is one big image, with no text or only a small stamp, is OCRed; with
+    ocr="none" it keeps its (empty or tiny) text layer."""
+    monkeypatch.setenv("OCR_ENGINE", "tesseract")  # the default engine, made fast for the test
+    data = scanned_pdf(str(SAMPLE_SCAN), stamp=stamp)
+    with load_document(data, filename="scan.pdf") as doc:
+        page = doc.pages[0]
+        assert page.source == "ocr:tesseract"
+        assert page.width == pytest.approx(595.7, abs=0.5)
+        text = " ".join(_texts(doc))
+        assert "INVOICE" in text and "1,410.39" in text
+    with load_document(data, ocr="none") as doc:
+        assert doc.pages[0].source == "pdf-text"
+        assert " ".join(_texts(doc)) == (stamp or "")
+
+
+def test_text_layer_pages_are_timed_too() -> None:
+    with pytest.raises(PageTimeoutError, match="text layer"):
+        load_document(SAMPLE_PDF, limits=Limits(page_timeout_s=0.0))
 
 
 def test_rendering_respects_the_pixel_limit() -> None:
