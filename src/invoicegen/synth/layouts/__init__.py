@@ -5,8 +5,8 @@ bank details and totals go, how key-values and the item table are drawn, which c
 document then draws its own *style* (fonts from the installed Debian fonts, sizes, colours, logo,
 captions, optional fields) from its RNG. The templates (``blocks.html.j2``, ``document.html.j2``,
 ``receipt.html.j2``, ``style.css.j2``) only arrange blocks; every printed word is produced here by
-:func:`w` / :func:`e`, which wrap each word in its own ``<w>`` element and mark entities with
-``data-e`` so that ``render.py`` reads exact per-word labels from the layout tree.
+:func:`w` / :func:`e`; entities are marked with ``data-e`` spans so that ``render.py`` reads exact
+per-word labels from the layout tree (words are measured inside each text box from its glyphs).
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ PALETTE = ("#1f4e79", "#2e75b6", "#c00000", "#7030a0", "#00796b", "#37474f", "#e
 
 
 def w(text: str) -> Markup:
-    """Plain words: one ``<w>`` per whitespace-separated word."""
-    return Markup(" ".join(f"<w>{escape(t)}</w>" for t in str(text).split()))
+    """Plain words (whitespace normalised); ``render.py`` measures each word inside the text box."""
+    return Markup(" ").join(escape(t) for t in str(text).split())
 
 
 def e(text: str, entity: str | None) -> Markup:
