@@ -51,6 +51,13 @@ def _gif() -> bytes:
     return buf.getvalue()
 
 
+def _tiff_frames(n: int) -> bytes:
+    buf = io.BytesIO()
+    frames = [Image.new("L", (50, 40), 255) for _ in range(n)]
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:])
+    return buf.getvalue()
+
+
 def _texts(doc: LoadedDocument, page: int = 0) -> list[str]:
     return [w.text for w in doc.pages[page].words]
 
@@ -76,8 +83,10 @@ BAD_INPUTS = [
      ["wrong"], 422),
     ("too-many-pages", lambda: blank_pdf(6), {"limits": Limits(max_pages=5)}, TooManyPagesError,
      ["6 pages", "limit of 5"], 413),
-    ("too-many-bytes", SAMPLE_PDF.read_bytes, {"limits": Limits(max_bytes=10_000)}, FileTooLargeError,
-     ["MB", "limit"], 413),
+    ("too-many-bytes", lambda: b"%PDF-1.4\n" + bytes(20_471), {"limits": Limits(max_bytes=10_240)},
+     FileTooLargeError, ["20.0 KB", "limit of 10.0 KB"], 413),
+    ("tiff-too-many-frames", lambda: _tiff_frames(3), {"ocr": "none", "limits": Limits(max_pages=2)},
+     TooManyPagesError, ["3 pages"], 413),
     ("png-bomb-30000x30000", png_bomb, {"ocr": "none"}, ImageTooLargeError, ["megapixels"], 413),
     ("over-pixel-limit", lambda: _png(Image.new("1", (2000, 1000))), {"ocr": "none",
      "limits": Limits(max_pixels=1_000_000)}, ImageTooLargeError, ["2000x1000", "2.0 megapixels"], 413),
@@ -228,6 +237,17 @@ def test_multipage_tiff_gives_one_page_per_frame() -> None:
         assert doc.pages[1].height == pytest.approx(400 * 72 / 150, abs=0.5)
         assert "INVOICE" in _texts(doc, 0) and "INVOICE" not in _texts(doc, 1)
         assert "1,410.39" in _texts(doc, 1)
+
+
+@pytest.mark.parametrize(("fmt", "media_type"), [("WEBP", "image/webp"), ("BMP", "image/bmp"),
+                                                  ("JPEG", "image/jpeg"), ("PNG", "image/png")])
+def test_every_image_format_loads(fmt: str, media_type: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(buf, format=fmt)
+    with load_document(buf.getvalue(), ocr="none", dpi=100) as doc:
+        assert doc.document.media_type == media_type
+        assert doc.page_image(0).size == (300, 200)
+        assert doc.pages[0].width == pytest.approx(300 * 72 / 100, abs=0.01)  # no dpi stated: the given one
 
 
 def test_images_without_ocr_have_pages_but_no_words() -> None:

@@ -901,48 +901,50 @@ def _decode_images(data: bytes, kind: str, name: str, dpi: int, limits: Limits
     """Decode all frames as upright RGB images, checking the pixel limit before decoding each."""
     frames: list[Image.Image] = []
     dpis: list[float] = []
-    try:
-        # PIL warns (then raises) on huge images through a global warning; turn that into our error.
-        # (Its own ceiling, Image.MAX_IMAGE_PIXELS, stays a hard limit above ours.)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                im = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]])
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-                m = _BOMB_PIXELS.search(str(e))
-                pixels = int(m.group(1)) if m else limits.max_pixels + 1
-                raise ImageTooLargeError(name, pixels, limits.max_pixels) from None
-        n_frames = getattr(im, "n_frames", 1)
-        if n_frames > limits.max_pages:
-            raise TooManyPagesError(name, n_frames, limits.max_pages)
-        for i in range(n_frames):
-            if i:
-                im.seek(i)
-            w, h = im.size
-            if w * h > limits.max_pixels:
-                raise ImageTooLargeError(name, w * h, limits.max_pixels, (w, h), page=i if n_frames > 1 else None)
-            if w == 0 or h == 0:
-                raise CorruptFileError(name, f"image of size {w}x{h}")
-            info_dpi = im.info.get("dpi")
-            frame = _to_rgb(ImageOps.exif_transpose(im))
-            frame_dpi = float(dpi)
-            if info_dpi:
-                try:
-                    d = float(info_dpi[0])
-                    if PLAUSIBLE_DPI[0] <= d <= PLAUSIBLE_DPI[1]:
-                        frame_dpi = d
-                except (TypeError, ValueError, IndexError):
-                    pass
-            frame.info["dpi"] = (frame_dpi, frame_dpi)
-            frames.append(frame)
-            dpis.append(frame_dpi)
-    except (ImageTooLargeError, TooManyPagesError, CorruptFileError):
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, MemoryError) as e:
-        # Pillow signals broken files with any of these (truncated data: OSError "image file is
-        # truncated"; bad headers: SyntaxError/ValueError; short reads: EOFError).
-        raise CorruptFileError(name, f"{type(e).__name__}: {e}") from None
+    # PIL flags huge images through a global warning (and raises past twice its limit), at open
+    # and again when some formats decode tiles or frames: make both errors, inside the whole decode.
+    # (PIL's own ceiling, Image.MAX_IMAGE_PIXELS, stays a hard limit above ours.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]])
+            n_frames = getattr(im, "n_frames", 1)
+            if n_frames > limits.max_pages:
+                raise TooManyPagesError(name, n_frames, limits.max_pages)
+            for i in range(n_frames):
+                if i:
+                    im.seek(i)
+                w, h = im.size  # from the header: nothing is decoded yet
+                if w * h > limits.max_pixels:
+                    raise ImageTooLargeError(name, w * h, limits.max_pixels, (w, h),
+                                             page=i if n_frames > 1 else None)
+                if w == 0 or h == 0:
+                    raise CorruptFileError(name, f"image of size {w}x{h}")
+                frame_dpi = _plausible_dpi(im.info.get("dpi"), dpi)
+                frame = _to_rgb(ImageOps.exif_transpose(im))
+                frame.info["dpi"] = (frame_dpi, frame_dpi)
+                frames.append(frame)
+                dpis.append(frame_dpi)
+        except (ImageTooLargeError, TooManyPagesError, CorruptFileError):
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            m = _BOMB_PIXELS.search(str(e))
+            pixels = int(m.group(1)) if m else limits.max_pixels + 1
+            raise ImageTooLargeError(name, pixels, limits.max_pixels) from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as e:
+            # Pillow signals broken files with any of these (truncated data: OSError "image file is
+            # truncated"; bad headers: SyntaxError/ValueError; short reads: EOFError).
+            raise CorruptFileError(name, f"{type(e).__name__}: {e}") from None
     return frames, dpis
+
+
+def _plausible_dpi(info_dpi: Any, default: float) -> float:
+    """The image's own resolution when it is within ``PLAUSIBLE_DPI``, else ``default``."""
+    try:
+        d = float(info_dpi[0])
+    except (TypeError, ValueError, IndexError):
+        return float(default)
+    return d if PLAUSIBLE_DPI[0] <= d <= PLAUSIBLE_DPI[1] else float(default)
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

@@ -9,6 +9,13 @@ not in a table that can drift.
 from __future__ import annotations
 
 
+def _human_bytes(n: int) -> str:
+    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}"
+    return f"{n} bytes"
+
+
 class InvoiceGenError(ValueError):
     """Base class of all input errors; ``http_status`` is the API's answer for it."""
 
@@ -95,9 +102,7 @@ class FileTooLargeError(InvoiceGenError):
     http_status = 413
 
     def __init__(self, name: str, size: int, limit: int) -> None:
-        super().__init__(
-            f"{name}: {size / 1e6:.1f} MB, more than the limit of {limit / 1e6:.1f} MB"
-        )
+        super().__init__(f"{name}: {_human_bytes(size)}, more than the limit of {_human_bytes(limit)}")
         self.size = size
         self.limit = limit
 
