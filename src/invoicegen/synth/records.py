@@ -166,12 +166,16 @@ class Fmt:
     percent_places: int
     picks: dict = field(default_factory=dict)
     rng: random.Random | None = field(default=None, repr=False)
+    avoid: str | None = None
+    """Lower-case stem that captions must not contain (the invoice title on other kinds)."""
 
     # -- captions ------------------------------------------------------------------------------
     def label(self, key: str, **kw) -> str:
         """A caption in the document's language; one synonym per key for the whole document."""
         if key not in self.picks:
             options = LABELS[self.lang].get(key) or LABELS["en"][key]
+            if self.avoid:  # "Invoice Total" does not belong on a credit note
+                options = [o for o in options if self.avoid not in o.lower()] or options
             self.picks[key] = self.rng.choice(options) if self.rng else options[0]
         text = self.picks[key]
         return text.format(**kw) if kw else text
@@ -549,7 +553,7 @@ def _party(fake, rng: random.Random, spec: LocaleSpec, *, company: bool, supplie
 
 
 def _catalog_item(rng: random.Random, lang: str, flavor: str, fmt: Fmt, rates: list[Decimal],
-                  spec: LocaleSpec) -> Item:
+                  spec: LocaleSpec, retail: bool = False) -> Item:
     li = LANG_INDEX[lang]
     kind = flavor if flavor != "mixed" else rng.choice(["goods", "goods", "services", "hourly"])
     hourly = False
@@ -567,7 +571,10 @@ def _catalog_item(rng: random.Random, lang: str, flavor: str, fmt: Fmt, rates: l
         hourly = True
         if rng.random() < 0.6:
             desc = f"{desc} – {rng.choice(HOURLY_DETAIL[lang]).format(n=rng.randint(1, 52))}"
-    if unit_key in ("piece", "box"):
+    if retail:
+        quantity = Decimal(rng.choice([1, 1, 1, 1, 2, 2, 3, 4])) if unit_key not in ("kg", "l", "m") else \
+            Decimal(rng.randint(2, 40)) / 10
+    elif unit_key in ("piece", "box"):
         quantity = Decimal(rng.choice([1, 1, 1, 2, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 24, 25, 50, 100]))
     elif unit_key in ("kg", "l", "m"):
         quantity = Decimal(rng.choice([1, 2, 5, 10, 12, 25])) if rng.random() < 0.5 else \
@@ -604,6 +611,8 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
     lang = spec.lang
     currency = wchoice(rng, spec.currencies)
     fmt = make_fmt(rng, locale, currency)
+    if kind not in ("invoice", "tax_invoice"):
+        fmt.avoid = LABELS[lang]["title_invoice"][0].lower()[:5]
     flavor = rng.choice(["goods", "goods"]) if kind == "receipt" else wchoice(
         rng, [("goods", 0.5), ("services", 0.2), ("hourly", 0.18), ("mixed", 0.12)])
     if n_items is None:
@@ -616,7 +625,11 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
     date = dt.date(2019, 1, 1) + dt.timedelta(days=rng.randint(0, 7 * 365))
     number = _fill(rng, rng.choice(_NUMBER_PATTERNS.get(kind, _NUMBER_PATTERNS["invoice"])[lang]), date)
     supplier = _party(fake, rng, spec, company=True, supplier=True)
-    buyer = _party(fake, rng, spec, company=kind == "purchase_order" or rng.random() < 0.8, supplier=False)
+    if kind == "purchase_order":  # the buyer issues the order: a company with full contact details
+        buyer = _party(fake, rng, spec, company=True, supplier=True)
+        buyer.iban = buyer.bic = buyer.routing = buyer.account = buyer.bank_name = None
+    else:
+        buyer = _party(fake, rng, spec, company=rng.random() < 0.8, supplier=False)
     ship_to = None
     if kind not in ("receipt",) and rng.random() < 0.35:
         ship_to = [fake.name() if rng.random() < 0.5 else buyer.name] + _address(fake, rng, locale)
@@ -630,7 +643,7 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
         doc_rates = [rates[0]] + ([r for r in rates[1:] if r > 0][:rng.randint(1, 2)] if multi else [])
         if not multi and rng.random() < 0.12:
             doc_rates = [rng.choice([r for r in rates if r > 0])]
-    items = [_catalog_item(rng, lang, flavor, fmt, doc_rates, spec) for _ in range(n_items)]
+    items = [_catalog_item(rng, lang, flavor, fmt, doc_rates, spec, retail=kind == "receipt") for _ in range(n_items)]
     subtotal = sum((it.amount for it in items), Decimal(0))
     discount, discount_pct = Decimal(0), None
     if len(doc_rates) == 1 and kind != "receipt" and rng.random() < 0.18:
@@ -671,7 +684,9 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
         if kind == "purchase_order":  # a PO has a delivery date, not a payment due date
             delivery_date, due_date = due_date, None
         terms = fmt.label("terms_now") if terms_days == 0 else fmt.label("terms_days", d=terms_days)
-    po_number = _fill(rng, rng.choice(_PO_PATTERNS), date) if kind != "receipt" and rng.random() < 0.55 else None
+    po_number = None
+    if kind not in ("receipt", "purchase_order") and rng.random() < 0.55:
+        po_number = _fill(rng, rng.choice(_PO_PATTERNS), date)
     inv_ref = None
     if kind == "credit_note":
         inv_ref = _fill(rng, rng.choice(_NUMBER_PATTERNS["invoice"][lang]), date)

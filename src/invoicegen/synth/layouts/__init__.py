@@ -152,17 +152,16 @@ def e(text: str, entity: str | None) -> Markup:
 
 
 def segs(template: str, **parts) -> Markup:
-    """A caption template with placeholders; each placeholder is given as Markup (or text)."""
+    """A caption template with placeholders (Markup or text); spacing is the template's own, so
+    "{tax} ({rate})" prints "VAT (20%)" and the reader sees the word "(20%)"."""
     out = []
-    for tok in re.split(r"(\{\w+\})", template):
-        if not tok:
-            continue
+    for tok in re.split(r"(\{\w+\})", re.sub(r"\s+", " ", template.strip())):
         if tok.startswith("{") and tok[1:-1] in parts:
             val = parts[tok[1:-1]]
-            out.append(val if isinstance(val, Markup) else w(val))
+            out.append(val if isinstance(val, Markup) else escape(val))
         else:
-            out.append(w(tok))
-    return Markup(" ").join(m for m in out if m)
+            out.append(escape(tok))
+    return Markup("").join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,29 +299,38 @@ class Composer:
         return e(self.fmt.money(x, negative=negative), ent)
 
     # -- blocks ------------------------------------------------------------------------------------
+    def parties(self):
+        """(issuer party, its entity prefix), (recipient party, prefix): a purchase order is issued by
+        the buyer and addressed to the supplier."""
+        if self.rec.kind == "purchase_order":
+            return (self.rec.buyer, "BUYER"), (self.rec.supplier, "SUPPLIER")
+        return (self.rec.supplier, "SUPPLIER"), (self.rec.buyer, "BUYER")
+
     def supplier(self) -> dict:
-        s, rng = self.rec.supplier, self.rng
+        (s, P), _ = self.parties()
+        rng = self.rng
+        sup = P == "SUPPLIER"
         contacts = []
         if s.phone and self.show["phone"]:
-            contacts.append(self.cap("phone") + Markup(" ") + e(s.phone, "SUPPLIER_PHONE"))
+            contacts.append(self.cap("phone") + Markup(" ") + e(s.phone, "SUPPLIER_PHONE" if sup else None))
         if s.email and self.show["email"]:
-            contacts.append(self.cap("email") + Markup(" ") + e(s.email, "SUPPLIER_EMAIL") if rng.random() < 0.7
-                            else e(s.email, "SUPPLIER_EMAIL"))
+            email = e(s.email, "SUPPLIER_EMAIL" if sup else None)
+            contacts.append(self.cap("email") + Markup(" ") + email if rng.random() < 0.7 else email)
         if s.website and self.show["web"]:
             contacts.append(w(s.website))
         if s.tax_id and self.show["supplier_tax"]:
             cap = rng.choice(self._tax_caps())
-            contacts.append(w(cap + (self.sep or "")) + Markup(" ") + e(s.tax_id, "SUPPLIER_TAX_ID"))
+            contacts.append(w(cap + (self.sep or "")) + Markup(" ") + e(s.tax_id, f"{P}_TAX_ID"))
         rng.shuffle(contacts) if rng.random() < 0.2 else None
         dot = rng.choice(["·", "|", "•", "–"])
         addr_one = ", ".join(s.address)
         return {
             "cap": self.cap("from") if self.L.header in ("classic", "title_left") and rng.random() < 0.25 else None,
-            "name": e(s.name, "SUPPLIER_NAME"),
-            "address": e("\n".join(s.address), "SUPPLIER_ADDRESS"),
-            "oneline": e(addr_one, "SUPPLIER_ADDRESS"),
-            "oneline_full": e(s.name, "SUPPLIER_NAME") + Markup(" ") + w(dot) + Markup(" ")
-            + e(f" {dot} ".join(s.address), "SUPPLIER_ADDRESS"),
+            "name": e(s.name, f"{P}_NAME"),
+            "address": e("\n".join(s.address), f"{P}_ADDRESS"),
+            "oneline": e(addr_one, f"{P}_ADDRESS"),
+            "oneline_full": e(s.name, f"{P}_NAME") + Markup(" ") + w(dot) + Markup(" ")
+            + e(f" {dot} ".join(s.address), f"{P}_ADDRESS"),
             "contacts": contacts,
             "contacts_inline": (Markup(" ") + w(dot) + Markup(" ")).join(contacts)
             if self.show["contacts_inline"] else None,
@@ -334,18 +342,18 @@ class Composer:
         return LOCALES[self.rec.locale].tax_id_captions
 
     def buyer(self) -> dict:
-        b, rng = self.rec.buyer, self.rng
-        kind = self.rec.kind
+        _, (b, P) = self.parties()
+        rng = self.rng
         extra = []
         if b.tax_id and self.show["buyer_tax"]:
-            extra.append(w(rng.choice(self._tax_caps()) + (self.sep or "")) + Markup(" ") + e(b.tax_id, "BUYER_TAX_ID"))
-        if self.show["customer_no"]:
+            extra.append(w(rng.choice(self._tax_caps()) + (self.sep or "")) + Markup(" ") + e(b.tax_id, f"{P}_TAX_ID"))
+        if self.show["customer_no"] and P == "BUYER":
             extra.append(self.cap("customer_no") + Markup(" ") + w(str(rng.randint(1000, 999999))))
         if b.email and rng.random() < 0.4:
-            extra.append(w(b.email))
-        cap_key = "vendor" if kind == "purchase_order" else "bill_to"
-        return {"cap": self.cap(cap_key, colon=rng.random() < 0.3), "name": e(b.name, "BUYER_NAME"),
-                "address": e("\n".join(b.address), "BUYER_ADDRESS"), "extra": extra}
+            extra.append(e(b.email, "SUPPLIER_EMAIL" if P == "SUPPLIER" else None))
+        cap_key = "vendor" if P == "SUPPLIER" else "bill_to"
+        return {"cap": self.cap(cap_key, colon=rng.random() < 0.3), "name": e(b.name, f"{P}_NAME"),
+                "address": e("\n".join(b.address), f"{P}_ADDRESS"), "extra": extra}
 
     def meta(self) -> list[tuple[Markup, Markup]]:
         r, kind, rng, fmt = self.rec, self.rec.kind, self.rng, self.fmt
@@ -484,10 +492,9 @@ class Composer:
         return rows
 
     def footer_cols(self, sup: dict, bank: list) -> list[list[Markup]]:
-        s = self.rec.supplier
         if not (self.L.footer or self.L.header == "minimal"):
             return []
-        cols = [[e(s.name, "SUPPLIER_NAME"), e("\n".join(s.address), "SUPPLIER_ADDRESS")]]
+        cols = [[sup["name"], sup["address"]]]
         if sup["contacts"]:
             cols.append(list(sup["contacts"]))
         if bank and self.L.bank == "footer":
@@ -531,8 +538,9 @@ class Composer:
             })
         logo = None
         if self.show["logo"] or self.L.header in ("centered", "band"):
-            logo = {"initials": w(_initials(r.supplier.name)), "bars": rng.choice([0, 0, 1, 2]),
-                    "wordmark": w(r.supplier.name.split(" ")[0]) if rng.random() < 0.3 else None}
+            issuer = self.parties()[0][0]
+            logo = {"initials": w(_initials(issuer.name)), "bars": rng.choice([0, 0, 1, 2]),
+                    "wordmark": w(issuer.name.split(" ")[0]) if rng.random() < 0.3 else None}
         subtitle = None
         if r.invoice_reference and rng.random() < 0.4:
             subtitle = w(self.lbl("invoice_ref")) + Markup(" ") + w(r.invoice_reference)
