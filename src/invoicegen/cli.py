@@ -202,5 +202,34 @@ def generate(
                  preview=preview, ocr=ocr, verify=verify, split_seed=split_seed)
 
 
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Checkpoint directory."),
+    out: Path = typer.Option(..., "--out", help="Report directory (report.json, report.md, plots)."),
+    data: Path | None = typer.Option(None, "--data", help="Factory dataset directory (documents.jsonl + manifest)."),
+    split: str = typer.Option("test", "--split", help="Split of the factory dataset."),
+    real: Path | None = typer.Option(None, "--real", help="Folder of real documents (instead of --data)."),
+    gold: Path | None = typer.Option(None, "--gold", help="Gold JSONL for --real (default: REAL/gold_dev.jsonl)."),
+    datasets: str = typer.Option("", "--datasets", help="--real only: comma-separated datasets to keep."),
+    max_docs: int | None = typer.Option(None, "--max-docs", help="Evaluate at most this many documents."),
+    worst: int = typer.Option(5, "--worst", help="Overlays for this many worst documents."),
+    ocr: str = typer.Option("auto", "--ocr", help="--real only: auto, rapidocr, tesseract or none."),
+    backend: str | None = typer.Option(None, "--backend", help="torch, torch-int8, onnx, onnx-int8 (default auto)."),
+) -> None:
+    """Evaluate a model on a factory split or on real documents: metrics, plots, error analysis."""
+    from invoicegen.evaluation.report import evaluate_factory, evaluate_real
+
+    if (data is None) == (real is None):
+        raise typer.BadParameter("give exactly one of --data or --real")
+    if data is not None:
+        _, line = evaluate_factory(model, data, out, split=split, max_docs=max_docs, worst=worst, progress=True,
+                                   backend=backend)
+    else:
+        assert real is not None
+        _, line = evaluate_real(model, real, out, gold=gold, datasets=[d for d in datasets.split(",") if d],
+                                max_docs=max_docs, worst=worst, ocr=ocr, progress=True, backend=backend)
+    typer.echo(line)
+
+
 if __name__ == "__main__":
     app()
