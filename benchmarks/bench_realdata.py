@@ -2,33 +2,24 @@
 
 Usage: python benchmarks/bench_realdata.py [--model DIR] [--realdata DIR] [--out preds.jsonl]
          [--datasets zugferd_corpus,fcc_adbuy_deepform,...] [--ocr auto]
-Writes predictions in score.py's format and prints its per-dataset / per-field table. The model
-never reads the XML embedded in ZUGFeRD PDFs, so its zugferd numbers are model-only."""
+Writes predictions in score.py's format (through ``invoicegen.evaluation.realdata``, as
+``invoicegen evaluate --real`` does) and prints the reference scorer's per-dataset / per-field
+table. The model never reads the XML embedded in ZUGFeRD PDFs, so its zugferd numbers are model-only."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from tqdm import tqdm
-
-from invoicegen.errors import InvoiceGenError
+from invoicegen.evaluation.realdata import GOLD_FILE, load_jsonl, predict_documents, write_jsonl
 from invoicegen.extract.pipeline import ExtractOptions, Extractor
 
 DEFAULT_REALDATA = Path(os.environ.get("INVOICEGEN_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
-
-
-def prediction(doc: str, result) -> dict:  # type: ignore[no-untyped-def]
-    fields = {k: (f.value if f.value is not None else f.text) for k, f in result.fields.items()}
-    items = [{k: getattr(it, k) for k in ("description", "quantity", "unit_price", "amount")}
-             for it in result.line_items]
-    return {"doc": doc, "fields": fields, "line_items": items}
 
 
 def main() -> None:
@@ -39,30 +30,25 @@ def main() -> None:
     ap.add_argument("--datasets", default="")
     ap.add_argument("--ocr", default="auto")
     args = ap.parse_args()
-    gold_path = args.realdata / "gold_dev.jsonl"
+    gold_path = args.realdata / GOLD_FILE
     if not gold_path.exists():
         sys.exit(f"no real data at {args.realdata}")
-    gold = [json.loads(line) for line in gold_path.read_text().splitlines() if line.strip()]
+    gold = load_jsonl(gold_path)
     wanted = set(filter(None, args.datasets.split(",")))
     if wanted:
         gold = [g for g in gold if g["dataset"] in wanted]
     extractor = Extractor.load(args.model)
-    options = ExtractOptions(ocr=args.ocr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, list[float]] = {}
-    with open(args.out, "w") as fh:
-        for g in tqdm(gold, desc="extract"):
-            t = time.perf_counter()
-            try:
-                pred = prediction(g["doc"], extractor.extract(args.realdata / g["doc"], options=options))
-            except InvoiceGenError as exc:
-                pred = {"doc": g["doc"], "fields": {}, "line_items": [], "error": str(exc)}
-            seconds.setdefault(g["dataset"], []).append(time.perf_counter() - t)
-            fh.write(json.dumps(pred) + "\n")
+
+    def lines() -> Iterator[dict]:
+        for p in predict_documents(extractor, args.realdata, gold, ExtractOptions(ocr=args.ocr), progress=True):
+            seconds.setdefault(p.gold["dataset"], []).append(p.seconds)
+            yield p.line
+
+    write_jsonl(args.out, lines())  # written as the documents come, so a long run keeps what it did
     for ds, s in seconds.items():
         print(f"{ds}: {len(s)} docs, median {statistics.median(s):.2f} s/doc")
-    gold_sub = args.out.with_name("gold_subset.jsonl")
-    gold_sub.write_text("".join(json.dumps(g) + "\n" for g in gold))
+    gold_sub = write_jsonl(args.out.with_name("gold_subset.jsonl"), gold)
     subprocess.run([sys.executable, str(args.realdata / "score.py"), str(gold_sub), str(args.out),
                     "--details", str(args.out.with_name("details.jsonl"))], check=True)
 
