@@ -339,7 +339,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/predict", response_model=PredictResult, tags=["extraction"],
               dependencies=[Depends(require_key)],
-              responses=_errors(401, 403, 413, 415, 422, 503, 504),
+              responses=_errors(400, 401, 403, 413, 415, 422, 503, 504),
               summary="Extract one invoice (PDF, PNG, JPEG, TIFF, WebP, BMP)")
     @rate_limited
     async def predict(request: Request, file: Annotated[UploadFile, File(description="The invoice file.")],
@@ -357,7 +357,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/predict/batch", response_model=BatchResponse, tags=["extraction"],
               dependencies=[Depends(require_key)],
-              responses=_errors(401, 403, 413, 422, 503),
+              responses=_errors(400, 401, 403, 413, 422, 503),
               summary="Extract several invoices; each file gets its own result or error")
     @rate_limited
     async def predict_batch(request: Request,
