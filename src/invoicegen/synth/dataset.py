@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,33 +89,43 @@ def _clean_record(record: dict, present: set[str], printed: dict[str, str]) -> d
     return record
 
 
-def generate_one(index: int, cfg: GenConfig) -> dict:
-    """Render document ``index`` and write its files; returns its JSONL line and stats."""
+def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=None, kind: str | None = None,
+                    locale: str | None = None, layout: str | None = None, n_items: int | None = None):
+    """Draw and render document ``index`` of seed ``seed``: (record, fmt, rendered, rng).
+
+    ``kind`` / ``locale`` / ``layout`` force a choice (tests, benchmarks); otherwise they are drawn
+    from ``kinds`` / ``locales`` / ``layouts``. A document whose pagination does not converge is
+    replaced by another draw (attempt 1, 2, ...), deterministically."""
     from invoicegen.synth.records import choose_kind, get_faker, make_record
-    from invoicegen.synth.render import labelled_pages, png_bytes, rasterize, render_document, verify_words
+    from invoicegen.synth.render import render_document
 
     last_error = None
     for attempt in range(4):
-        rng = random.Random(f"{cfg.seed}:{index}:{attempt}")
-        kind = choose_kind(rng, cfg.kinds)
-        locale = rng.choice(cfg.locales)
-        pool = [lid for lid in (RECEIPT_LAYOUTS if kind == "receipt" else DOCUMENT_LAYOUTS)
-                if cfg.layouts is None or lid in cfg.layouts]
-        if not pool:
-            raise ValueError(f"no layout for kind {kind}")
-        layout = rng.choice(pool)
-        fake = get_faker(locale)
+        rng = random.Random(f"{seed}:{index}:{attempt}")
+        k = kind or choose_kind(rng, kinds or list(KINDS))
+        loc = locale or rng.choice(list(locales or LOCALES))
+        pool = [lid for lid in (RECEIPT_LAYOUTS if k == "receipt" else DOCUMENT_LAYOUTS)
+                if layouts is None or lid in layouts]
+        if layout is None and not pool:
+            raise ValueError(f"no layout for kind {k}")
+        lay = layout or rng.choice(pool)
+        fake = get_faker(loc)
         fake.seed_instance(rng.getrandbits(63))
-        rec, fmt = make_record(rng, fake, kind, locale)
-        doc_id = f"s{cfg.seed}-{index:06d}"
+        rec, fmt = make_record(rng, fake, k, loc, n_items=n_items)
         try:
-            rendered = render_document(rec, fmt, layout, rng, doc_id)
-            break
+            return rec, fmt, render_document(rec, fmt, lay, rng, f"s{seed}-{index:06d}"), rng
         except RuntimeError as exc:  # pagination that does not converge: draw another document
             last_error = exc
-    else:
-        raise RuntimeError(f"document {index}: {last_error}")
+    raise RuntimeError(f"document {index}: {last_error}")
 
+
+def generate_one(index: int, cfg: GenConfig) -> dict:
+    """Render document ``index`` and write its files; returns its JSONL line and stats."""
+    from invoicegen.synth.render import labelled_pages, png_bytes, rasterize, verify_words
+
+    rec, fmt, rendered, rng = sample_document(cfg.seed, index, kinds=cfg.kinds, locales=cfg.locales,
+                                              layouts=cfg.layouts)
+    kind, locale, layout, doc_id = rec.kind, rec.locale, rendered.layout, f"s{cfg.seed}-{index:06d}"
     out = cfg.out
     pdf_rel = f"pdf/{doc_id}.pdf"
     (out / pdf_rel).write_bytes(rendered.pdf)
@@ -230,7 +239,3 @@ def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT
     stats = {**agg, **{k: dict(sorted(v.items())) for k, v in counters.items()}}
     (out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
     return stats
-
-
-def stable_int(*parts) -> int:
-    return zlib.crc32(":".join(map(str, parts)).encode())

@@ -109,8 +109,8 @@ def tax_id(rng: random.Random, country: str) -> tuple[str, str]:
         check = str((10 - (odd + even) % 10) % 10)
         compact = f"ES{letter}{body}{check}"
         return rng.choice([compact, f"{letter}{body}{check}", f"{letter}-{body}{check}"]), compact
-    if country == "IT":
-        body = _digits(rng, 10)
+    if country == "IT":  # 7 digits, the VAT office (001-100), a Luhn check digit
+        body = _digits(rng, 7) + f"{rng.randint(1, 100):03d}"
         s = 0
         for i, ch in enumerate(body):
             d = int(ch)

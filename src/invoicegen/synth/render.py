@@ -329,14 +329,18 @@ def render_document(rec: Record, fmt: Fmt, layout_id: str, rng: random.Random, d
     comp = Composer(rec, fmt, layout, rng, doc_id)
     n = len(rec.items)
     if layout.template == "receipt":
-        html = comp.html(page_h=2000)
-        doc = _render(html)
-        pages = page_words(doc)
-        bottom_pt = max(wb.bbox[3] for wb in pages[0].words)
-        page_h = round(bottom_pt / 72 * 25.4 + comp.style["m_bottom"] + 8, 1)
-        html = comp.html(page_h=page_h)
-        doc = _render(html)
-        return Rendered(doc.write_pdf(), page_words(doc), layout_id, html, [list(range(n))])
+        # A paper roll: lay out on a very long page, then cut the page where the content ends.
+        doc = _render(comp.html(page_h=2000))
+        root = doc.pages[0]._page_box.children[0]
+        bottom_mm = (root.position_y + root.margin_height()) * PX_TO_PT / 72 * 25.4
+        page_h = round(bottom_mm + comp.style["m_bottom"] + 1, 1)
+        for _ in range(4):
+            html = comp.html(page_h=page_h)
+            doc = _render(html)
+            if len(doc.pages) == 1:
+                return Rendered(doc.write_pdf(), page_words(doc), layout_id, html, [list(range(n))])
+            page_h += 10
+        raise RuntimeError(f"{doc_id}: receipt does not fit one page")
     chunks = [list(range(n))]
     html = comp.html(chunks)
     doc = _render(html)

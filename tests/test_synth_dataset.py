@@ -1,0 +1,82 @@
+"""Dataset generation: JSONL format, split by layout, determinism, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from invoicegen.schema import ENTITIES, LabelledDocument, field_key
+from invoicegen.synth.dataset import GenConfig, generate, split_layouts
+from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, LAYOUTS, RECEIPT_LAYOUTS
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "stats.json"}
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate(6, GenConfig(out=a, seed=3, augment=0.5), workers=1, progress=False)
+    generate(6, GenConfig(out=b, seed=3, augment=0.5), workers=2, progress=False)
+    da, db = _digest(a), _digest(b)
+    assert da == db
+    assert any(k.endswith(".pdf") for k in da) and any(k.endswith(".png") for k in da)
+    c = tmp_path / "c"
+    generate(2, GenConfig(out=c, seed=4), workers=1, progress=False)
+    assert (c / "documents.jsonl").read_bytes() != (a / "documents.jsonl").read_bytes()
+
+
+def test_documents_jsonl_and_manifest(tmp_path):
+    out = tmp_path / "ds"
+    stats = generate(8, GenConfig(out=out, seed=9, augment=0.3, preview=2), workers=1, progress=False)
+    lines = (out / "documents.jsonl").read_text().splitlines()
+    assert len(lines) == 8 and stats["documents"] == 8
+    manifest = json.loads((out / "manifest.json").read_text())
+    layouts = manifest["layouts"]
+    for doc in map(LabelledDocument.model_validate_json, lines):
+        assert (out / doc.pdf).is_file()
+        assert doc.id in manifest["splits"][[s for s in layouts if doc.layout in layouts[s]][0]]
+        for page in doc.pages:
+            assert (out / page.image).is_file() and page.dpi == 150
+            n = len(page.words)
+            assert all(len(x) == n for x in (page.bboxes, page.ner, page.table, page.cell, page.row, page.column))
+        rec = doc.record
+        assert rec["kind"] == doc.kind and rec["locale"] == doc.locale
+        printed = {t[2:] for p in doc.pages for t in p.ner if t != "O"}
+        for ent in ENTITIES:  # fields the page does not show are null
+            if field_key(ent) in rec and ent not in printed:
+                assert rec[field_key(ent)] is None, ent
+        assert rec["line_items"] and "amount" in rec["line_items"][0]
+    assert list((out / "preview").glob("*.png"))
+    stats_file = json.loads((out / "stats.json").read_text())
+    assert stats_file["kind"] and stats_file["ner"]
+
+
+def test_split_is_by_layout_and_fixed():
+    splits = split_layouts()
+    assert set(splits) == set(LAYOUTS)
+    by = {s: {lid for lid, v in splits.items() if v == s} for s in ("train", "val", "test")}
+    assert not (by["train"] & by["test"]) and not (by["train"] & by["val"]) and not (by["val"] & by["test"])
+    for group in (DOCUMENT_LAYOUTS, RECEIPT_LAYOUTS):  # every family has held-out layouts
+        assert {splits[lid] for lid in group} == {"train", "val", "test"}
+    n_test = sum(splits[lid] == "test" for lid in DOCUMENT_LAYOUTS)
+    assert 0.15 <= n_test / len(DOCUMENT_LAYOUTS) <= 0.25
+    assert split_layouts() == splits and split_layouts(7) != splits
+
+
+def test_generate_command(tmp_path):
+    from invoicegen.cli import app
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["generate", "--n", "2", "--out", str(out), "--seed", "1", "--kinds",
+                                      "receipt,credit_note", "--locales", "it_IT", "--verify"])
+    assert result.exit_code == 0, result.output
+    docs = [json.loads(x) for x in (out / "documents.jsonl").read_text().splitlines()]
+    assert {d["kind"] for d in docs} <= {"receipt", "credit_note"} and {d["locale"] for d in docs} == {"it_IT"}
+    assert "mismatches 0" in result.output.replace("\n", " ")
+    bad = CliRunner().invoke(app, ["generate", "--n", "1", "--out", str(out), "--kinds", "letter"])
+    assert bad.exit_code == 2
