@@ -147,6 +147,10 @@ def generate_one(index: int, cfg: GenConfig) -> dict:
     mismatches = verify_words(rendered.pdf, rendered.pages) if cfg.verify else []
     present, printed = _printed_fields(lpages)
     record = _clean_record(rec.to_json(), present, printed)
+    if fmt.currency_style != "none":  # every amount carries the currency: it is on the page
+        record["currency"] = rec.currency
+    record["format"] = {"date_pattern": fmt.date_pattern, "group": fmt.group, "decimal": fmt.decimal,
+                        "currency_style": fmt.currency_style, "currency_symbol": fmt.symbol}
     record["augmentation"] = aug_info or None
     doc = LabelledDocument(id=doc_id, kind=kind, locale=locale, layout=layout, pdf=pdf_rel, augmented=augmented,
                            pages=lpages, record=record)
