@@ -247,7 +247,7 @@ def test_openapi_schema_fuzzing_finds_no_server_error(server: LiveServer, tmp_pa
         pytest.skip("schemathesis is not installed")
     checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
     cmd = [str(st), "run", server.url + "/openapi.json", "-H", f"X-API-Key: {KEY}", "--checks", checks,
-           "--max-examples", "10", "--max-time", "40", "--request-timeout", "20", "--workers", "1",
+           "--max-examples", "10", "--max-time", "30", "--request-timeout", "20", "--workers", "1",
            "--seed", "7"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=tmp_path,
                           env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""})

@@ -252,8 +252,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return batch_limit
         return 1024 * 1024
 
+    # request order: request id -> CORS (so 413/429 answers carry CORS headers too) -> HTTP metrics
+    # (rejections counted) -> rate limit (before the body is read) -> gzip -> body limit -> app
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    if settings.prometheus_enabled:
+        from prometheus_fastapi_instrumentator import Instrumentator
+
+        instrumentator = Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"])
+        instrumentator.instrument(app)
+        if not settings.metrics_port:
+            instrumentator.expose(app, endpoint="/metrics", include_in_schema=False)
     if settings.cors_origins:
         wildcard = "*" in settings.cors_origins
         app.add_middleware(
@@ -265,14 +275,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After", "X-Cache"],
             max_age=600,
         )
-    if settings.prometheus_enabled:
-        from prometheus_fastapi_instrumentator import Instrumentator
-
-        instrumentator = Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"])
-        instrumentator.instrument(app)
-        if not settings.metrics_port:
-            instrumentator.expose(app, endpoint="/metrics", include_in_schema=False)
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(RequestIdMiddleware, quiet_paths=frozenset({"/health", "/ready", "/metrics"}))
 
     # -- errors -----------------------------------------------------------------------------------
