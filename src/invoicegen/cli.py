@@ -4,6 +4,7 @@ registered here, so ``--help`` lists only commands that exist."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -153,10 +154,10 @@ def read(
 
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, "--host", help="Bind address (default: API_HOST)."),
-    port: int | None = typer.Option(None, "--port", help="Port (default: API_PORT)."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: API_WORKERS)."),
-    model: Path | None = typer.Option(None, "--model", help="Checkpoint directory (default: MODEL_PATH)."),
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (default: API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: API_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: API_WORKERS).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Checkpoint directory (default: MODEL_PATH).")] = None,
 ) -> None:
     """Run the production API (FastAPI + uvicorn); settings come from the environment and .env."""
     import os
