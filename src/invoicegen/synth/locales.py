@@ -111,6 +111,8 @@ KIND_WEIGHTS: dict[str, float] = {
 # filled in by the renderer.
 LABELS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
+        "subtotal_gross": ("Subtotal", "Sub-total", "Sum"),
+        "tax_included": ("incl. {tax} {rate}", "Incl. {tax} ({rate})", "{tax} included {rate}"),
         "customer_no": ("Customer No.", "Customer ID", "Account No.", "Client #"),
         "sku_cap": ("SKU", "Item", "Code", "Art."),
         "title_invoice": ("Invoice", "INVOICE", "Sales Invoice", "Commercial Invoice", "Bill"),
@@ -194,6 +196,8 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Reverse charge", "Tax exempt"),
     },
     "de": {
+        "subtotal_gross": ("Zwischensumme", "Summe"),
+        "tax_included": ("inkl. {rate} {tax}", "enthaltene {tax} {rate}", "darin {tax} {rate}"),
         "customer_no": ("Kundennummer", "Kunden-Nr.", "Kd.-Nr."),
         "sku_cap": ("Art.-Nr.", "Artikel", "Nr."),
         "title_invoice": ("Rechnung", "RECHNUNG", "Ausgangsrechnung"),
@@ -275,6 +279,8 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Steuerschuldnerschaft des Leistungsempfängers", "Steuerfrei"),
     },
     "fr": {
+        "subtotal_gross": ("Sous-total", "Total articles"),
+        "tax_included": ("dont {tax} {rate}", "{tax} incluse {rate}", "dont {tax} ({rate})"),
         "customer_no": ("N° client", "Code client", "Réf. client"),
         "sku_cap": ("Réf.", "Code", "Art."),
         "title_invoice": ("Facture", "FACTURE", "Facture de vente"),
@@ -355,6 +361,8 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Autoliquidation", "TVA non applicable, art. 293 B du CGI"),
     },
     "es": {
+        "subtotal_gross": ("Subtotal", "Suma"),
+        "tax_included": ("{tax} incluido {rate}", "incl. {tax} {rate}", "{tax} {rate} incluido"),
         "customer_no": ("N.º cliente", "Código cliente", "Cliente n.º"),
         "sku_cap": ("Ref.", "Cód.", "Art."),
         "title_invoice": ("Factura", "FACTURA", "Factura de venta"),
@@ -434,6 +442,8 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Inversión del sujeto pasivo", "Exento de IVA"),
     },
     "it": {
+        "subtotal_gross": ("Subtotale", "Totale parziale"),
+        "tax_included": ("di cui {tax} {rate}", "{tax} inclusa {rate}", "incl. {tax} {rate}"),
         "customer_no": ("Cod. cliente", "Codice cliente", "Cliente n."),
         "sku_cap": ("Cod.", "Art.", "Codice"),
         "title_invoice": ("Fattura", "FATTURA", "Fattura di vendita"),
@@ -512,6 +522,8 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Inversione contabile", "Esente IVA"),
     },
     "nl": {
+        "subtotal_gross": ("Subtotaal", "Som"),
+        "tax_included": ("incl. {rate} {tax}", "waarvan {tax} {rate}", "{tax} {rate} inbegrepen"),
         "customer_no": ("Klantnummer", "Klantnr.", "Debiteurnr."),
         "sku_cap": ("Art.nr.", "Code", "Art."),
         "title_invoice": ("Factuur", "FACTUUR", "Verkoopfactuur"),

@@ -396,6 +396,8 @@ class Record:
     paid_with: str | None = None
     tendered: Decimal | None = None
     delivery_date: dt.date | None = None
+    prices_include_tax: bool = False
+    """Gross prices: tax lines state the tax contained in their base; total = subtotal - discount + shipping."""
 
     @property
     def main_rate(self) -> Decimal:
@@ -431,6 +433,7 @@ class Record:
                           for t in self.tax_lines],
             "amount_paid": str(self.amount_paid), "payment_terms_days": self.terms_days,
             "invoice_reference": self.invoice_reference, "supplier_bic": s.bic,
+            "prices_include_tax": self.prices_include_tax,
             "discount_pct": _num(self.discount_pct) if self.discount_pct is not None else None,
         }
 
@@ -445,6 +448,11 @@ def _num(x: Decimal) -> str:
     return format(x.normalize(), "f")
 
 
+def tax_of(base: Decimal, rate: Decimal, inclusive: bool = False) -> Decimal:
+    """Tax on a net base, or the tax contained in a gross base (``inclusive``), rounded to cents."""
+    return q2(base * rate / (100 + rate)) if inclusive else q2(base * rate / 100)
+
+
 def check_arithmetic(rec: dict) -> list[str]:
     """Every arithmetic invariant of a record JSON (``Record.to_json()``); returns the failures."""
     errors = []
@@ -457,8 +465,9 @@ def check_arithmetic(rec: dict) -> list[str]:
     if subtotal != D(rec["subtotal"]):
         errors.append(f"sum of lines {subtotal} != subtotal {rec['subtotal']}")
     tax = D(0)
+    inclusive = bool(rec.get("prices_include_tax"))
     for t in rec["tax_lines"]:
-        if q2(D(t["base"]) * D(t["rate"]) / 100) != D(t["amount"]):
+        if tax_of(D(t["base"]), D(t["rate"]), inclusive) != D(t["amount"]):
             errors.append(f"tax line {t}")
         tax += D(t["amount"])
     if tax != D(rec["tax_amount"]):
@@ -468,7 +477,7 @@ def check_arithmetic(rec: dict) -> list[str]:
     bases = sum((D(t["base"]) for t in rec["tax_lines"]), D(0))
     if rec["tax_lines"] and bases != subtotal - disc + ship:
         errors.append(f"tax bases {bases} != subtotal - discount + shipping")
-    total = subtotal - disc + ship + tax
+    total = subtotal - disc + ship + (0 if inclusive else tax)
     if total != D(rec["total_amount"]):
         errors.append(f"total {rec['total_amount']} != {total}")
     if D(rec["total_amount"]) - D(rec["amount_paid"]) != D(rec["amount_due"]):
@@ -660,9 +669,12 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
         bases[it.tax_rate] = bases.get(it.tax_rate, Decimal(0)) + it.amount
     std = doc_rates[0]
     bases[std] = bases.get(std, Decimal(0)) - discount + shipping
-    tax_lines = [TaxLine(rate=r, base=b, amount=q2(b * r / 100)) for r, b in sorted(bases.items(), reverse=True)]
+    # Shop receipts and some consumer invoices in Europe print gross prices: the tax is included.
+    inclusive = spec.country not in ("US",) and (
+        kind == "receipt" and rng.random() < 0.85 or kind == "invoice" and not buyer.tax_id and rng.random() < 0.3)
+    tax_lines = [TaxLine(rate=r, base=b, amount=tax_of(b, r, inclusive)) for r, b in sorted(bases.items(), reverse=True)]
     tax_amount = sum((t.amount for t in tax_lines), Decimal(0))
-    total = subtotal - discount + shipping + tax_amount
+    total = subtotal - discount + shipping + (Decimal(0) if inclusive else tax_amount)
     paid = Decimal("0.00")
     tendered = None
     paid_with = None
@@ -705,7 +717,7 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
         tax_lines=tax_lines, tax_amount=tax_amount, total=total, amount_paid=paid, amount_due=total - paid,
         tax_name=rng.choice(spec.tax_names), notes=notes,
         cashier=fake.first_name() if kind == "receipt" and rng.random() < 0.7 else None,
-        paid_with=paid_with, tendered=tendered, delivery_date=delivery_date,
+        paid_with=paid_with, tendered=tendered, delivery_date=delivery_date, prices_include_tax=inclusive,
     )
     return record, fmt
 

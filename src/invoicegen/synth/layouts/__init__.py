@@ -441,7 +441,8 @@ class Composer:
         rows = []
         receipt = self.L.template == "receipt"
         if self.show["subtotal"] or r.discount or r.shipping or len(r.tax_lines) > 1:
-            rows.append((self.cap("subtotal"), self.money(r.subtotal, "SUBTOTAL"), False))
+            cap = self.cap("subtotal_gross" if r.prices_include_tax else "subtotal")
+            rows.append((cap, self.money(r.subtotal, "SUBTOTAL"), False))
         if r.discount:
             pct = fmt.percent(r.discount_pct) if r.discount_pct is not None else ""
             tmpl = self.lbl("discount")
@@ -450,19 +451,24 @@ class Composer:
             rows.append((segs(tmpl, pct=pct) + w(self.sep), self.money(r.discount, "DISCOUNT", negative=True), False))
         if r.shipping:
             rows.append((self.cap("shipping"), self.money(r.shipping, "SHIPPING"), False))
-        tmpl = self.lbl("tax_line")
+        tmpl = self.lbl("tax_included" if r.prices_include_tax else "tax_line")
         if "{base}" in tmpl and not self.show["base_in_tax"]:
             tmpl = re.sub(r"\s*\S*\s*\{base\}", "", tmpl)
+        tax_rows = []
         for t in r.tax_lines:
             cap = segs(tmpl, tax=r.tax_name, rate=e(fmt.percent(t.rate), "TAX_RATE"), base=fmt.money(t.base))
-            rows.append((cap + w(self.sep), self.money(t.amount, "TAX_AMOUNT"), False))
+            tax_rows.append((cap + w(self.sep), self.money(t.amount, "TAX_AMOUNT"), False))
         if len(r.tax_lines) > 1 and self.show["tax_total"]:
-            rows.append((segs(self.lbl("tax_total"), tax=r.tax_name) + w(self.sep),
-                         self.money(r.tax_amount, "TAX_AMOUNT"), False))
+            tax_rows.append((segs(self.lbl("tax_total"), tax=r.tax_name) + w(self.sep),
+                             self.money(r.tax_amount, "TAX_AMOUNT"), False))
+        if not r.prices_include_tax:  # net prices: taxes are added before the total
+            rows += tax_rows
         total_cap = self.cap("total")
         if receipt and rng.random() < 0.5:
             total_cap = w(self.lbl("total").upper() + self.sep)
         rows.append((total_cap, self.money(r.total, "TOTAL_AMOUNT"), True))
+        if r.prices_include_tax:  # gross prices: the tax contained in the total is stated after it
+            rows += tax_rows
         if receipt:
             if r.paid_with:
                 rows.append((w(r.paid_with), w(fmt.money(r.tendered)), False))
