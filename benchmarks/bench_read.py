@@ -102,14 +102,15 @@ def bench_sroie(realdata: Path, engine: str, limit: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="passes over the PDFs for the text-layer rate")
-    parser.add_argument("--receipts", type=int, default=75, help="SROIE receipts to OCR per engine")
+    parser.add_argument("--receipts", type=int, default=75, help="SROIE receipts to OCR per engine (0: speed only)")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated OCR engines")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     args = parser.parse_args()
     realdata = find_realdata()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    results: dict[str, object] = {"cpus": os.cpu_count()}
+    results: dict[str, object] = {"cpus": os.cpu_count(), "load_avg_1min_at_start": os.getloadavg()[0]}
 
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work inflates times)")
     text = bench_text_layer(realdata, args.runs)
     results["text_layer"] = text
     print(f"text layer: {text['pages_per_s_median']:.1f} pages/s median of {args.runs} runs "
@@ -120,6 +121,10 @@ def main() -> None:
     for engine in engines:
         get_engine(engine).read(load_document(SAMPLE_SCAN, ocr="none").page_image(0).crop((0, 0, 600, 300)))
         scan_s = bench_scan_speed(engine)
+        if args.receipts <= 0:  # speed only
+            ocr[engine] = {"s_per_a4_page_150dpi": scan_s}
+            print(f"{engine:>10}: {scan_s:.2f} s/A4 page (150 dpi)")
+            continue
         sroie = bench_sroie(realdata, engine, args.receipts)
         ocr[engine] = {"s_per_a4_page_150dpi": scan_s, **sroie}
         print(f"{engine:>10}: {scan_s:.2f} s/A4 page (150 dpi), {sroie['s_per_receipt_median']:.2f} s/receipt; "
@@ -127,7 +132,7 @@ def main() -> None:
               f"{sroie['line_recall']:.3f} (median {sroie['line_recall_median']:.3f}), CER {sroie['cer']:.3f} "
               f"(median {sroie['cer_median']:.3f})")
     results["ocr"] = ocr
-    if len(ocr) == 2:
+    if len(ocr) == 2 and args.receipts > 0:
         a, b = engines
         ra, rb = ocr[a], ocr[b]
         print(f"ratios {a}/{b}: speed (s/A4 page) {float(ra['s_per_a4_page_150dpi']) / float(rb['s_per_a4_page_150dpi']):.2f}x, "

@@ -95,7 +95,7 @@ def sniff_type(data: bytes) -> str | None:
     return None
 
 
-def _describe_unknown(data: bytes) -> str | None:
+def describe_unknown(data: bytes) -> str | None:
     """A human name for common unsupported content, for the error message."""
     head = data[:512]
     known = (
@@ -129,8 +129,9 @@ def _describe_unknown(data: bytes) -> str | None:
 # ------------------------------------------------------------------------------------------------
 
 
-class _Backend:
-    """Renders page images for a :class:`LoadedDocument`."""
+class PageBackend:
+    """Renders page images for a :class:`LoadedDocument` (a bare instance renders nothing: enough
+    for documents that only carry words, such as labelled factory pages)."""
 
     def render(self, index: int, dpi: float | None) -> Image.Image:  # pragma: no cover - interface
         raise NotImplementedError
@@ -155,7 +156,7 @@ class LoadedDocument:
     CACHE_PAGES = 8
     """Page images kept in memory; bounded because a 50-page document at 150 dpi is ~300 MB."""
 
-    def __init__(self, document: Document, backend: _Backend, dpi: int,
+    def __init__(self, document: Document, backend: PageBackend, dpi: int,
                  timings_ms: dict[str, float] | None = None) -> None:
         self.document = document
         self.dpi = dpi
@@ -255,7 +256,7 @@ def load_document(
     data, name = _read_source(source, filename, limits)
     kind = sniff_type(data)
     if kind is None:
-        raise UnsupportedFileType(name, _describe_unknown(data))
+        raise UnsupportedFileType(name, describe_unknown(data))
     sha = hashlib.sha256(data).hexdigest()
     if kind == "pdf":
         return _load_pdf(data, name, sha, engine_name, ocr, dpi, password, limits, t0)
@@ -474,7 +475,7 @@ class _PageText:
     usable: bool = field(default=True)
 
 
-class _PdfBackend(_Backend):
+class _PdfBackend(PageBackend):
     """Owns the PDFium document; renders pages at any dpi under the module lock."""
 
     def __init__(self, pdf: Any, name: str, dpi: int, limits: Limits) -> None:
@@ -861,7 +862,7 @@ PLAUSIBLE_DPI = (100.0, 1200.0)
 junk metadata) the requested dpi is assumed instead."""
 
 
-class _ImageBackend(_Backend):
+class _ImageBackend(PageBackend):
     """Decoded frames of an image file; other dpis are resampled from the frame."""
 
     def __init__(self, frames: list[Image.Image], dpis: list[float], name: str, limits: Limits) -> None:
@@ -990,10 +991,16 @@ def _load_image(data: bytes, kind: str, name: str, sha: str, engine_name: str | 
     return doc
 
 
+# Older private names, still imported elsewhere in the package.
+_Backend = PageBackend
+_describe_unknown = describe_unknown
+
 __all__ = [
     "Limits",
     "LoadedDocument",
     "MEDIA_TYPES",
+    "PageBackend",
+    "describe_unknown",
     "PDFIUM_LOCK",
     "load_document",
     "estimate_skew",
