@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,42 @@ def test_model_loader_predict_and_batch(tiny_model_dir: Path) -> None:
     assert isinstance(out[1], UnsupportedFileType) and out[1].http_status == 415
     with pytest.raises(TypeError, match="bogus"):
         loader.predict(invoice_pdf(), bogus=1)
+
+
+# -- the app in-process, before its model is loaded (no lifespan) -----------------------------------
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """create_app configures logging for a service; give pytest its handlers back afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+def test_wildcard_cors_never_allows_credentials(tmp_path: Path, restore_logging: None) -> None:
+    from fastapi.testclient import TestClient
+
+    from invoicegen.deployment.api import create_app
+
+    app = create_app(Settings(model_path=tmp_path, cors_origins="*", rate_limit="off"))
+    client = TestClient(app)  # not entered: no lifespan, so no model
+    r = client.options("/predict", headers={"Origin": "https://any.example", "Access-Control-Request-Method": "POST"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in r.headers
+
+
+def test_not_ready_before_the_model_is_loaded(tmp_path: Path, restore_logging: None) -> None:
+    from fastapi.testclient import TestClient
+
+    from invoicegen.deployment.api import create_app
+
+    client = TestClient(create_app(Settings(model_path=tmp_path, rate_limit="off")))
+    assert client.get("/health").status_code == 200
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.headers["retry-after"] and ready.json()["status"] == "loading"
+    r = client.post("/predict", files={"file": ("a.pdf", invoice_pdf())})
+    assert r.status_code == 503 and r.json()["error"] == "model_loading"
