@@ -9,6 +9,7 @@ in a thread pool, one file at a time) and running the model (one call for many l
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,6 +32,10 @@ Source = bytes | str | Path
 """A file's bytes or a path to it."""
 
 _OPTION_NAMES = frozenset({"ocr", "dpi", "password", "constrained", "max_pages", "max_bytes", "page_timeout_s"})
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def cuda_available() -> bool:
@@ -95,11 +100,12 @@ class ModelLoader:
     """Loads the model once and runs predictions with it (thread-safe for prediction)."""
 
     def __init__(self, model_path: str | Path | None = None, device: str | None = None, *,
-                 backend: str | None = None, use_gpu: bool = False, fp16: bool = False,
+                 backend: str | None = None, use_gpu: bool | None = None, fp16: bool = False,
                  batch_size: int = 8, options: ExtractOptions | None = None) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.requested_device = device
-        self.use_gpu = use_gpu or bool(device and device.lower().startswith("cuda"))
+        # device="cuda" is a wish; USE_GPU (argument, else the environment variable) is the permission
+        self.use_gpu = _env_flag("USE_GPU") if use_gpu is None else use_gpu
         self.backend = backend
         self.fp16 = fp16
         self.batch_size = batch_size
