@@ -318,12 +318,16 @@ def augment_document(images: list[Image.Image], pages: list[PageWords], dpi: int
     rate = rng.choice([0.0, 0.02, 0.04, 0.08]) if ocr_noise_rate is None else ocr_noise_rate
     for image, page in zip(images, pages, strict=True):
         img, pw, info = augment_page(image, page, dpi, rng, receipt=kind == "receipt", mode=mode)
-        if engine is not None:
-            pw = PageWords(pw.index, pw.width, pw.height, transfer_labels(engine.read(img), pw.words, dpi / 72))
+        ocr_words = transfer_labels(engine.read(img), pw.words, dpi / 72) if engine is not None else None
+        if ocr_words is not None and len(ocr_words) >= 0.6 * len(pw.words):
+            pw = PageWords(pw.index, pw.width, pw.height, ocr_words)
             info["words"] = f"ocr:{ocr}"
-        elif rate:
-            pw = PageWords(pw.index, pw.width, pw.height, ocr_noise(pw.words, rng, rate))
-            info["ocr_noise"] = rate
+        elif rate or ocr_words is not None:  # an OCR pass that lost the page falls back to simulated noise
+            page_rate = rate or 0.04
+            if ocr_words is not None:
+                info["ocr_fallback"] = f"{ocr} read {len(ocr_words)} of {len(pw.words)} words"
+            pw = PageWords(pw.index, pw.width, pw.height, ocr_noise(pw.words, rng, page_rate))
+            info["ocr_noise"] = page_rate
         out_images.append(img)
         out_pages.append(pw)
         infos.append(info)
