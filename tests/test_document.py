@@ -370,3 +370,26 @@ def test_skew_is_estimated_and_undone_for_tilted_scans() -> None:
     ordered = [w.text for w in reading_order(words, estimate_skew(words))]
     assert ordered == [f"L{line}W{col}" for line in range(6) for col in range(6)]
     assert [w.text for w in reading_order(words)] != ordered  # without deskewing, lines mix
+
+
+def test_concurrent_loads_from_threads_agree() -> None:
+    """PDFium is not thread-safe; the module lock makes parallel requests (API threads) safe."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def job(_: int) -> tuple[tuple[str, ...], tuple[int, int]]:
+        with load_document(SAMPLE_PDF) as doc:
+            return tuple(_texts(doc)), doc.page_image(0, dpi=40).size
+
+    with ThreadPoolExecutor(4) as pool:
+        results = set(pool.map(job, range(12)))
+    assert len(results) == 1
+
+
+def test_unclosed_document_releases_the_pdf_when_collected() -> None:
+    import gc
+
+    doc = load_document(SAMPLE_PDF)
+    backend = doc._backend
+    del doc
+    gc.collect()
+    assert backend._pdf is None

@@ -19,6 +19,7 @@ import re
 import threading
 import time
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,9 @@ class LoadedDocument:
         self._cache: OrderedDict[tuple[int, float], Image.Image] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
+        # A document dropped without close() still releases PDFium under the lock (PDFium's own
+        # finalizers would run in whatever thread the garbage collector happens to use).
+        self._finalizer = weakref.finalize(self, backend.close)
 
     @property
     def pages(self) -> list[Page]:
@@ -212,7 +216,7 @@ class LoadedDocument:
         self._closed = True
         with self._lock:
             self._cache.clear()
-        self._backend.close()
+        self._finalizer()  # backend.close(), once
 
     def __enter__(self) -> LoadedDocument:
         return self
