@@ -190,7 +190,9 @@ def test_values_equal_rules() -> None:
     assert values_equal("TOTAL_AMOUNT", "12.5", "12.50")
     assert not values_equal("TOTAL_AMOUNT", "12.51", "12.50")
     assert values_equal("SUPPLIER_TAX_ID", "de 123-456", "DE123456")
-    assert values_equal("SUPPLIER_ADDRESS", "Main St 1 Berlin", "Main St 1\nberlin")
+    assert values_equal("SUPPLIER_ADDRESS", "Main St. 1, Berlin", "Main St. 1\nberlin")
+    assert values_equal("SUPPLIER_ADDRESS", "Lucsingel 8 \u00b7 6091 LM", "Lucsingel 8\n6091 LM")
+    assert not values_equal("SUPPLIER_ADDRESS", "Castell\u00f3n", "Castellon")
     assert values_equal("INVOICE_DATE", "2024-01-15", "2024-01-15")
     assert not values_equal("INVOICE_DATE", "2024-01-16", "2024-01-15")
     assert values_equal("CURRENCY", "eur", "EUR")
@@ -255,3 +257,12 @@ def test_report_by_hand(evaluated: list[DocEval], tmp_path: Path) -> None:
     assert "### field / ocr" in md and "R-7l" in md
     line = summary_line(written, out)
     assert "\n" not in line and "entity F1 0.6923" in line and "fields 0.4444" in line and "line items F1 0.5000" in line
+
+
+def test_gold_tags_as_predictions_score_perfectly() -> None:
+    view = page_view("A", DOC_A.pages[0])
+    rep = analyse_docs([evaluate_tags(DOC_A, [view.gold])]).report
+    assert rep["entities"]["micro"]["f1"] == rep["heads"]["table_row"]["f1"] == rep["heads"]["cell"]["f1"] == 1.0
+    assert (rep["fields"]["n"], rep["fields"]["correct"], rep["fields"]["spurious"]) == (5, 5, 0)
+    assert (rep["line_items"]["matched"], rep["line_items"]["pred"], rep["line_items"]["f1"]) == (2, 2, 1.0)
+    assert rep["errors"]["counts"] == {} and rep["confusion"]["top_confused"] == []

@@ -47,10 +47,12 @@ DEFINITIONS: dict[str, str] = {
     WRONG_BOUNDARY: "The right type on partly the right words: a predicted span of the gold type overlaps the "
                     "gold span but does not coincide with it (entity); the field's words overlap the gold "
                     "field's words without being them, or (real data) share tokens with the gold value (field).",
-    NORMALISATION: "Tagging was right, the value is wrong: the field was read from exactly the gold words but "
-                   "normalised to a value other than the truth (factory); on real data, the printed text "
-                   "scores correct while the normalised value does not. A value the decoder derived rather "
-                   "than read (currency from symbols) also counts here.",
+    NORMALISATION: "Tagging was right, the value is wrong: the field was read from exactly the words of a gold "
+                   "instance but its value is not the truth - the normaliser misread the text, or the record "
+                   "states it differently from the print (a tax id without its printed country prefix), or "
+                   "the decoder picked or kept one of several instances (one tax line of two) (factory); on "
+                   "real data, the printed text scores correct while the normalised value does not. A value "
+                   "the decoder derived rather than read (currency from symbols) also counts here.",
     OCR: "The words themselves are wrong: the field was read from exactly the gold words but those words, "
          "as the page gives them, do not read as the truth even with the document's known locale "
          "(factory, augmented scan-look documents only); on real data, an OCR'd document whose "

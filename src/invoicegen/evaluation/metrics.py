@@ -131,7 +131,8 @@ def _decimal(value: str) -> Decimal | None:
 
 
 def _text_key(value: str) -> str:
-    return " ".join(str(value).casefold().split())
+    """Case-folded words, punctuation and line breaks as spaces (accents kept)."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in str(value).casefold()).split())
 
 
 def values_equal(entity: str, pred: str | None, gold: str | None) -> bool:
@@ -140,8 +141,9 @@ def values_equal(entity: str, pred: str | None, gold: str | None) -> bool:
     numbers (amounts, quantities, rates): equal as decimals ("12.5" == "12.50"); dates and currency
     codes: equal strings (case-insensitive); identifiers (numbers, tax ids, IBAN, SKU): equal
     alphanumerics, case-insensitive ("DE 123" == "de123"); everything else (names, addresses,
-    terms, phone, e-mail, document type, descriptions): equal after case folding and collapsing
-    whitespace (a line break and a space are the same)."""
+    terms, phone, e-mail, document type, descriptions): the same words after case folding, with
+    punctuation and line breaks as word separators (an address printed "Main St 1, Berlin" is the
+    record's "Main St 1\nBerlin"; accents count)."""
     if pred is None or gold is None:
         return pred is None and gold is None
     if entity in NUMBER_ENTITIES:

@@ -226,9 +226,11 @@ def analyse_real(predicted: Sequence[Predicted], examples: int = 8) -> RealAnaly
         wrong_per_doc[doc] = wrong_per_doc.get(doc, 0) + 1
         cls = real_field_error(d["field"], p.gold if p else {"fields": {}}, p.line if p else None)
         text = ((p.line.get("text") or {}).get(d["field"]) if p else None) or str(d["pred"] or "")
-        errors.append(ErrorCase("field", cls, doc, None, d["field"].upper(), text=text,
+        found = p.result.fields.get(d["field"]) if p and p.result else None
+        errors.append(ErrorCase("field", cls, doc, found.page if found else None, d["field"].upper(), text=text,
                                 gold=json.dumps(d["gold"], ensure_ascii=False) if isinstance(d["gold"], dict)
-                                else str(d["gold"]), detail=f"read as {d['pred_norm']!r}"))
+                                else str(d["gold"]),
+                                detail="" if d["pred_norm"] is None else f"read as {d['pred_norm']!r}"))
     seconds: dict[str, list[float]] = {}
     for p in predicted:
         seconds.setdefault(p.gold.get("dataset", "?"), []).append(p.seconds)
