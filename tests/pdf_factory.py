@@ -136,3 +136,23 @@ def scanned_pdf(image_path: str, stamp: str | None = None, dpi: float = 150) -> 
     pdf.save(out)
     pdf.close()
     return out.getvalue()
+
+
+def no_unicode_pdf(chars: int = 200) -> bytes:
+    """A PDF whose text uses a CID font without a ToUnicode map: the text layer exists but its
+    characters cannot be mapped to Unicode (what copy-paste turns into garbage)."""
+    codes = "".join(f"{0x24 + (i * 7) % 40:04x}" for i in range(chars))
+    half = len(codes) // 2
+    content = f"BT /F1 10 Tf 50 700 Td <{codes[:half]}> Tj 0 -14 Td <{codes[half:]}> Tj ET".encode()
+    return _assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+        b"/Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /Arial /Encoding /Identity-H /DescendantFonts [6 0 R] >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Arial /CIDSystemInfo << /Registry (Adobe) "
+        b"/Ordering (Identity) /Supplement 0 >> /FontDescriptor 7 0 R >>",
+        b"<< /Type /FontDescriptor /FontName /Arial /Flags 32 /FontBBox [0 -200 1000 900] /ItalicAngle 0 "
+        b"/Ascent 900 /Descent -200 /CapHeight 700 /StemV 80 >>",
+    ])

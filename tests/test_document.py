@@ -32,7 +32,7 @@ from invoicegen.errors import (
     UnsupportedFileType,
 )
 from invoicegen.schema import Word
-from pdf_factory import blank_pdf, encrypted_pdf, png_bomb, scanned_pdf
+from pdf_factory import blank_pdf, encrypted_pdf, no_unicode_pdf, png_bomb, scanned_pdf
 
 SAMPLES = Path(__file__).resolve().parent.parent / "src" / "invoicegen" / "samples"
 SAMPLE_PDF = SAMPLES / "sample_invoice.pdf"
@@ -301,6 +301,15 @@ def test_scanned_pdf_goes_to_ocr_in_auto_mode(monkeypatch: pytest.MonkeyPatch, s
     with load_document(data, ocr="none") as doc:
         assert doc.pages[0].source == "pdf-text"
         assert " ".join(_texts(doc)) == (stamp or "")
+
+
+def test_garbage_text_layer_goes_to_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Characters without a Unicode mapping are not text a model can use: OCR the page instead."""
+    monkeypatch.setenv("OCR_ENGINE", "tesseract")
+    with load_document(no_unicode_pdf()) as doc:
+        assert doc.pages[0].source == "ocr:tesseract"
+    with load_document(no_unicode_pdf(), ocr="none") as doc:
+        assert doc.pages[0].source == "pdf-text" and doc.pages[0].words  # kept when OCR is off
 
 
 def test_text_layer_pages_are_timed_too() -> None:
