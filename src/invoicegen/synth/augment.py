@@ -45,9 +45,9 @@ def homography(rng: random.Random, w: int, h: int, *, max_angle: float, perspect
         return affine
     import cv2
 
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    jitter = np.float32([[rng.uniform(-1, 1) * perspective * w, rng.uniform(-1, 1) * perspective * h]
-                         for _ in range(4)])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    jitter = np.array([[rng.uniform(-1, 1) * perspective * w, rng.uniform(-1, 1) * perspective * h]
+                       for _ in range(4)], dtype=np.float32)
     persp = cv2.getPerspectiveTransform(src, src + jitter)
     return persp @ affine
 
@@ -142,7 +142,7 @@ def faded_thermal(img: np.ndarray, rng: random.Random, nrng: np.random.Generator
     fade = np.float32(rng.uniform(0.35, 0.7))
     streaks = 1 - np.float32(rng.uniform(0.0, 0.35)) * np.abs(np.sin(np.linspace(0, rng.uniform(3, 12), w,
                                                                                      dtype=np.float32)))
-    rows = nrng.uniform(0.85, 1.0, h).astype(np.float32)
+    rows = np.asarray(nrng.uniform(0.85, 1.0, h), dtype=np.float32)
     factor = (fade * rows[:, None] * streaks[None, :])[..., None]
     f = 255 - (255 - img.astype(np.float32)) * factor
     return np.clip(f + np.float32(rng.uniform(-8, 0)), 0, 255).astype(np.uint8)
@@ -260,12 +260,14 @@ def augment_page(image: Image.Image, page: PageWords, dpi: int, rng: random.Rand
     h, w = img.shape[:2]
     mode = mode or rng.choices(["scan", "photo", "fax"], weights=[0.55, 0.3, 0.15])[0]
     ops: list[str] = []
+    border: tuple[int, int, int]
     if mode == "scan":
         H = homography(rng, w, h, max_angle=2.5, perspective=0.0, scale=(0.97, 1.01), shift=0.01)
-        border = (rng.randint(200, 255),) * 3
+        grey = rng.randint(200, 255)
+        border = (grey, grey, grey)
     elif mode == "photo":
         H = homography(rng, w, h, max_angle=6.0, perspective=0.03, scale=(0.85, 0.97), shift=0.02)
-        border = tuple(rng.randint(40, 160) for _ in range(3))
+        border = (rng.randint(40, 160), rng.randint(40, 160), rng.randint(40, 160))
     else:
         H = homography(rng, w, h, max_angle=1.2, perspective=0.0, scale=(0.99, 1.0), shift=0.005)
         border = (255, 255, 255)

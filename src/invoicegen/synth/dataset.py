@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,7 +191,7 @@ def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT
     for sub in ("pdf", "png") + (("preview",) if cfg.preview else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     splits = split_layouts(split_seed)
-    results_iter: object
+    results_iter: Iterable[dict]
     if workers > 1:
         import multiprocessing as mp
 
@@ -207,7 +208,8 @@ def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT
         results_iter = tqdm(results_iter, total=n, desc="generate", unit="doc", smoothing=0.1)
     agg: dict = {"documents": 0, "pages": 0, "words": 0, "mismatches": 0, "approx_words": 0, "augmented": 0,
                  "multi_page": 0}
-    counters = {k: Counter() for k in ("kind", "locale", "layout", "split", "ner", "table", "cell")}
+    counters: dict[str, Counter] = {k: Counter() for k in ("kind", "locale", "layout", "split", "ner", "table",
+                                                          "cell")}
     manifest_docs: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     try:
         with open(out / "documents.jsonl", "w", encoding="utf-8") as fh:

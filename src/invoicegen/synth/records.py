@@ -77,12 +77,9 @@ def tax_id(rng: random.Random, country: str) -> tuple[str, str]:
         d = _digits(rng, 9)
         return f"{d[:2]}-{d[2:]}", f"{d[:2]}-{d[2:]}"
     if country == "GB":
-        while True:
-            body = _digits(rng, 7)
-            s = sum(int(c) * w for c, w in zip(body, range(8, 1, -1), strict=True))
-            check = (-s) % 97
-            num = f"{body}{check:02d}"
-            break
+        body = _digits(rng, 7)
+        weighted = sum(int(c) * w for c, w in zip(body, range(8, 1, -1), strict=True))
+        num = f"{body}{(-weighted) % 97:02d}"
         compact = f"GB{num}"
         printed = rng.choice([compact, f"GB {num[:3]} {num[3:7]} {num[7:]}", f"GB{num[:3]} {num[3:7]} {num[7:]}"])
         return printed, compact
@@ -92,7 +89,7 @@ def tax_id(rng: random.Random, country: str) -> tuple[str, str]:
         for ch in body:
             s = (int(ch) + product) % 10 or 10
             product = (2 * s) % 11
-        check = (11 - product) % 10
+        check = str((11 - product) % 10)
         compact = f"DE{body}{check}"
         return rng.choice([compact, f"DE {body}{check}", f"DE {body[:3]} {body[3:6]} {body[6:]}{check}"]), compact
     if country == "FR":
@@ -111,25 +108,16 @@ def tax_id(rng: random.Random, country: str) -> tuple[str, str]:
         return rng.choice([compact, f"{letter}{body}{check}", f"{letter}-{body}{check}"]), compact
     if country == "IT":  # 7 digits, the VAT office (001-100), a Luhn check digit
         body = _digits(rng, 7) + f"{rng.randint(1, 100):03d}"
-        s = 0
-        for i, ch in enumerate(body):
-            d = int(ch)
-            if i % 2 == 1:
-                d *= 2
-                if d > 9:
-                    d -= 9
-            s += d
-        check = str((10 - s % 10) % 10)
+        check = _luhn_check(body)
         compact = f"IT{body}{check}"
         return rng.choice([compact, f"{body}{check}", f"IT {body}{check}"]), compact
     if country == "NL":
         while True:
             body = _digits(rng, 8)
-            s = sum(int(c) * w for c, w in zip(body, range(9, 1, -1), strict=True))
-            check = s % 11
-            if check < 10:
+            rest = sum(int(c) * w for c, w in zip(body, range(9, 1, -1), strict=True)) % 11
+            if rest < 10:
                 break
-        compact = f"NL{body}{check}B{rng.randint(1, 19):02d}"
+        compact = f"NL{body}{rest}B{rng.randint(1, 19):02d}"
         return rng.choice([compact, f"NL {compact[2:]}", compact.replace("B", ".B")]), compact
     raise ValueError(country)
 
@@ -173,7 +161,7 @@ class Fmt:
     def label(self, key: str, **kw) -> str:
         """A caption in the document's language; one synonym per key for the whole document."""
         if key not in self.picks:
-            options = LABELS[self.lang].get(key) or LABELS["en"][key]
+            options: tuple[str, ...] | list[str] = LABELS[self.lang].get(key) or LABELS["en"][key]
             if self.avoid:  # "Invoice Total" does not belong on a credit note
                 options = [o for o in options if self.avoid not in o.lower()] or options
             self.picks[key] = self.rng.choice(options) if self.rng else options[0]
@@ -192,7 +180,7 @@ class Fmt:
         s = f"{abs(x):.{places}f}"
         whole, _, frac = s.partition(".")
         if self.group:
-            parts = []
+            parts: list[str] = []
             while len(whole) > 3:
                 parts.insert(0, whole[-3:])
                 whole = whole[:-3]
@@ -286,9 +274,9 @@ def _date_regex(pattern: str, locale: str) -> tuple[re.Pattern, tuple[str, ...]]
             groups.append("M")
         elif tok[0] == "M":
             width = "wide" if len(tok) == 4 else "abbreviated"
-            names = set()
+            names: set[str] = set()
             for ctx in ("format", "stand-alone"):
-                names.update(get_month_names(width, ctx, locale=locale).values())
+                names.update(get_month_names(width, ctx, locale=locale).values())  # type: ignore[arg-type]
             out.append("(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")")
             groups.append(tok)
         elif tok[0] == "y":
@@ -314,11 +302,13 @@ def parse_date(text: str, pattern: str, locale: str) -> dt.date:
         elif g.startswith("M"):
             width = "wide" if len(g) == 4 else "abbreviated"
             for ctx in ("format", "stand-alone"):
-                for num, name in get_month_names(width, ctx, locale=locale).items():
+                for num, name in get_month_names(width, ctx, locale=locale).items():  # type: ignore[arg-type]
                     if name.lower() == val.lower():
                         month = num
         else:
             year = int(val) + (2000 if len(g) == 2 else 0)
+    if year is None or month is None or day is None:
+        raise ValueError(f"{text!r}: incomplete date for {pattern!r}")
     return dt.date(year, month, day)
 
 
@@ -487,7 +477,7 @@ def check_arithmetic(rec: dict) -> list[str]:
 
 # -- generators --------------------------------------------------------------------------------
 
-_NUMBER_PATTERNS = {
+_NUMBER_PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
     "invoice": {"en": ("INV-{Y}-{n4}", "INV{n6}", "{n5}", "{Y}-{n4}", "IN/{y}/{n4}", "#{n5}"),
                 "de": ("RE-{Y}-{n4}", "RG{y}{n5}", "{Y}{n5}", "R{n6}", "{n5}"),
                 "fr": ("FA{Y}-{n4}", "F-{Y}-{n5}", "FAC{n6}", "{Y}/{n4}", "F{y}{n5}"),
@@ -566,17 +556,14 @@ def _catalog_item(rng: random.Random, lang: str, flavor: str, fmt: Fmt, rates: l
     li = LANG_INDEX[lang]
     kind = flavor if flavor != "mixed" else rng.choice(["goods", "goods", "services", "hourly"])
     hourly = False
-    if kind == "goods":
-        entry = rng.choice(GOODS)
-        desc, unit_key, (lo, hi) = entry[li], entry[6], entry[7]
-        if rng.random() < 0.35:
+    if kind in ("goods", "services"):
+        entry = rng.choice(GOODS if kind == "goods" else SERVICES)
+        desc, unit_key, (lo, hi) = str(entry[li]), entry[6], entry[7]
+        if kind == "goods" and rng.random() < 0.35:
             desc = f"{desc}, {rng.choice(GOOD_QUALIFIERS[lang])}"
-    elif kind == "services":
-        entry = rng.choice(SERVICES)
-        desc, unit_key, (lo, hi) = entry[li], entry[6], entry[7]
     else:
-        entry = rng.choice(HOURLY)
-        desc, unit_key, (lo, hi) = entry[li], "hour", entry[6]
+        job = rng.choice(HOURLY)
+        desc, unit_key, (lo, hi) = str(job[li]), "hour", job[6]
         hourly = True
         if rng.random() < 0.6:
             desc = f"{desc} – {rng.choice(HOURLY_DETAIL[lang]).format(n=rng.randint(1, 52))}"

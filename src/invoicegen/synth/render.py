@@ -128,8 +128,9 @@ def _char_extents(box) -> tuple[list[float | None], list[float | None]]:
                 width = glyphs.glyphs[i].geometry.width * FROM_UNITS
                 c = byte_to_char.get(offset + clusters[i])
                 if c is not None:
-                    x0[c] = x if x0[c] is None else min(x0[c], x)
-                    x1[c] = x + width if x1[c] is None else max(x1[c], x + width)
+                    start, end = x0[c], x1[c]
+                    x0[c] = x if start is None else min(start, x)
+                    x1[c] = x + width if end is None else max(end, x + width)
                 x += width
     finally:
         layout.deactivate()
@@ -258,7 +259,11 @@ def labels(words: list[WordBox], seen: dict | None = None) -> dict[str, list]:
     return {"ner": ner, "table": table, "cell": cell, "row": rows, "column": cols}
 
 
-def labelled_pages(pages: list[PageWords], images: list[str | None] | None = None, dpi: int | None = None,
+def _round_box(box: tuple[float, float, float, float], nd: int) -> tuple[float, float, float, float]:
+    return (round(box[0], nd), round(box[1], nd), round(box[2], nd), round(box[3], nd))
+
+
+def labelled_pages(pages: list[PageWords], images: list[str] | None = None, dpi: int | None = None,
                    ndigits: int = 2) -> list[LabelledPage]:
     seen: dict = {"ent": set(), "row": set(), "cell": set()}
     out = []
@@ -267,7 +272,7 @@ def labelled_pages(pages: list[PageWords], images: list[str | None] | None = Non
         out.append(LabelledPage(
             index=p.index, width=round(p.width, ndigits), height=round(p.height, ndigits),
             image=images[k] if images else None, dpi=dpi, words=[wb.text for wb in p.words],
-            bboxes=[tuple(round(v, ndigits) for v in wb.bbox) for wb in p.words], **lab,
+            bboxes=[_round_box(wb.bbox, ndigits) for wb in p.words], **lab,
         ))
     return out
 

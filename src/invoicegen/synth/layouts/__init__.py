@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
@@ -169,7 +170,7 @@ def segs(template: str, **parts) -> Markup:
 # ---------------------------------------------------------------------------------------------
 
 
-def random_style(rng: random.Random, layout: Layout, locale: str) -> dict:
+def random_style(rng: random.Random, layout: Layout, locale: str) -> dict[str, Any]:
     receipt = layout.template == "receipt"
     family = rng.choices(["sans", "serif", "mono"], weights=[0.72, 0.22, 0.06])[0]
     if receipt:
@@ -180,7 +181,7 @@ def random_style(rng: random.Random, layout: Layout, locale: str) -> dict:
     accent2 = rng.choice(PALETTE)
     dark = rng.random() < 0.5
     letter = locale == "en_US" and rng.random() < 0.85
-    s = {
+    s: dict[str, Any] = {
         "page_w": 215.9 if letter else 210, "page_h": 279.4 if letter else 297,
         "m_top": rng.randint(10, 22), "m_side": rng.randint(12, 24), "m_bottom": rng.randint(12, 22),
         "font": font, "head_font": head_font, "logo_font": rng.choice(FONTS["sans"] + FONTS["serif"]),
@@ -470,7 +471,7 @@ class Composer:
         if r.prices_include_tax:  # gross prices: the tax contained in the total is stated after it
             rows += tax_rows
         if receipt:
-            if r.paid_with:
+            if r.paid_with and r.tendered is not None:
                 rows.append((w(r.paid_with), w(fmt.money(r.tendered)), False))
             if r.tendered is not None and r.tendered > r.total:
                 rows.append((self.cap("change"), w(fmt.money(r.tendered - r.total)), False))
@@ -483,7 +484,7 @@ class Composer:
 
     def bank(self) -> list[tuple[Markup, Markup]]:
         s = self.rec.supplier
-        rows = []
+        rows: list[tuple[Markup, Markup]] = []
         if not self.show["bank"] or self.rec.kind in ("purchase_order",):
             return rows
         if s.bank_name:
@@ -491,10 +492,10 @@ class Composer:
         if s.iban:
             iban = group4(s.iban) if self.rng.random() < 0.7 else s.iban
             rows.append((w("IBAN" + (self.sep or "")), e(iban, "SUPPLIER_IBAN")))
-            rows.append((w(self.lbl("bic") + (self.sep or "")), w(s.bic)))
+            rows.append((w(self.lbl("bic") + (self.sep or "")), w(s.bic or "")))
         elif s.routing:
             rows.append((self.cap("routing"), w(s.routing)))
-            rows.append((self.cap("account"), w(s.account)))
+            rows.append((self.cap("account"), w(s.account or "")))
         return rows
 
     def footer_cols(self, sup: dict, bank: list) -> list[list[Markup]]:
