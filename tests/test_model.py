@@ -8,18 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from toydata import toy_document, write_toy_dataset
 from transformers import LayoutLMv3Config, LayoutLMv3Model
 
 from invoicegen.model.bio import constrained_viterbi, group_entities, relabel_bio
 from invoicegen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from invoicegen.model.data import gold_roles, prepare_labelled
-from invoicegen.model.encode import encode_page, merge_window_logits, reading_order, split_windows, window_owners
+from invoicegen.model.encode import (
+    encode_page,
+    merge_window_logits,
+    reading_order,
+    split_windows,
+    window_owners,
+)
 from invoicegen.model.predict import predict_pages, torch_runner
 from invoicegen.model.recipes import get_recipe
 from invoicegen.model.tokenizer import WordTokenizer
 from invoicegen.model.train import TrainConfig, train
 from invoicegen.schema import NER_LABELS
+from toydata import toy_document, write_toy_dataset
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from toydata import toy_document, write_toy_dataset
 from typer.testing import CliRunner
 
 from invoicegen.cli import app
@@ -17,6 +16,7 @@ from invoicegen.model.predict import predict_pages
 from invoicegen.model.recipes import get_recipe
 from invoicegen.model.runtime import load_runtime
 from invoicegen.model.train import TrainConfig, train
+from toydata import toy_document, write_toy_dataset
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,14 @@ from invoicegen.model.bio import group_roles, instance_ids, relabel_bio
 from invoicegen.model.encode import Window, encode_page, normalize_box, page_pixels, reading_order
 from invoicegen.model.recipes import Recipe
 from invoicegen.model.tokenizer import WordTokenizer
-from invoicegen.schema import CELL_LABEL2ID, NER_LABEL2ID, TABLE_LABEL2ID, BBox, LabelledDocument, LabelledPage
+from invoicegen.schema import (
+    CELL_LABEL2ID,
+    NER_LABEL2ID,
+    TABLE_LABEL2ID,
+    BBox,
+    LabelledDocument,
+    LabelledPage,
+)
 
 DOCUMENTS = "documents.jsonl"
 MANIFEST = "manifest.json"
@@ -82,7 +89,7 @@ def prepare_page(
     pieces = tokenizer.encode_words(o_words)
     norm = [normalize_box(b, width, height) for b in o_boxes]
     tags = gold_roles(gold, order) if gold is not None else None
-    label_ids = None
+    label_ids: dict[str, Sequence[int]] | None = None
     if tags is not None:
         label_ids = {"ner": [NER_LABEL2ID[t] for t in tags["ner"]],
                      "table": [TABLE_LABEL2ID[t] for t in tags["table"]],

@@ -180,5 +180,6 @@ def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
     for h, t in label_tensors.items():
         batch[f"{h}_labels"] = t
     if windows[0].pixel_values is not None:
-        batch["pixel_values"] = torch.from_numpy(np.stack([w.pixel_values for w in windows]))
+        batch["pixel_values"] = torch.from_numpy(np.stack([w.pixel_values for w in windows
+                                                           if w.pixel_values is not None]))
     return batch

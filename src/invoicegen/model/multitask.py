@@ -48,6 +48,7 @@ class MultiTaskLayoutLMv3(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Linear(config.hidden_size, len(labels))
                                     for name, labels in HEADS.items()})
         for head in self.heads.values():
+            assert isinstance(head, nn.Linear)
             nn.init.normal_(head.weight, std=config.initializer_range)
             nn.init.zeros_(head.bias)
 

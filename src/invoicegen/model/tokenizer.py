@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import AddedToken, Tokenizer
 from tokenizers.implementations import ByteLevelBPETokenizer
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -44,8 +44,9 @@ class WordTokenizer:
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2) -> WordTokenizer:
         bpe = ByteLevelBPETokenizer(add_prefix_space=True)
-        bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
-                                special_tokens=SPECIAL_TOKENS, show_progress=False)
+        special: list[str | AddedToken] = list(SPECIAL_TOKENS)
+        bpe.train_from_iterator(iter(texts), vocab_size=vocab_size, min_frequency=min_frequency,  # type: ignore[arg-type]
+                                special_tokens=special, show_progress=False)
         return cls(bpe._tokenizer)
 
     @classmethod

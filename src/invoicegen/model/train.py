@@ -167,7 +167,8 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
     windows = [w for p in train_pages for w in p.windows]
     steps_per_epoch = -(-len(windows) // recipe.batch_size) // recipe.grad_accum or 1
     total_steps = steps_per_epoch * recipe.epochs
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
