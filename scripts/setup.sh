@@ -26,7 +26,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   # pin torch first: an unpinned resolve would pull a multi-GB CUDA build (ENVIRONMENT-NOTES)
   .venv/bin/pip install -q torch==2.13.0
-  .venv/bin/pip install -q -e ".[dev]"
+  .venv/bin/pip install -q -e ".[dev,ray]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
