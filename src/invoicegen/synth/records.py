@@ -642,14 +642,14 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
     items = [_catalog_item(rng, lang, flavor, fmt, doc_rates, spec, retail=kind == "receipt") for _ in range(n_items)]
     subtotal = sum((it.amount for it in items), Decimal(0))
     discount, discount_pct = Decimal(0), None
-    if len(doc_rates) == 1 and kind != "receipt" and rng.random() < 0.18:
+    if len(doc_rates) == 1 and kind != "receipt" and rng.random() < 0.25:
         if rng.random() < 0.6:
             discount_pct = Decimal(rng.choice([2, 3, 5, 10, 15, 20]))
             discount = q2(subtotal * discount_pct / 100)
         else:
             discount = min(q2(Decimal(rng.choice([5, 10, 20, 25, 50, 100]))), q2(subtotal / 2))
     shipping = Decimal(0)
-    if flavor in ("goods", "mixed") and kind != "receipt" and rng.random() < 0.25:
+    if flavor in ("goods", "mixed") and kind != "receipt" and rng.random() < 0.35:
         shipping = Decimal(rng.choice(["4.90", "5.99", "7.50", "9.95", "12.00", "15.00", "25.00", "49.00", "89.50"]))
     bases: dict[Decimal, Decimal] = {}
     for it in items:

@@ -281,7 +281,7 @@ class Composer:
             ("phone", 0.8), ("email", 0.75), ("web", 0.4), ("supplier_tax", 0.85), ("terms", 0.6),
             ("po", 0.85), ("due", 0.85), ("subtotal", 0.9), ("customer_no", 0.3), ("buyer_tax", 0.8),
             ("bank", 0.85), ("logo", 0.7), ("notes_cap", 0.5), ("thanks", 0.5), ("tax_total", 0.4),
-            ("amount_due", 0.35), ("number_in_title", 0.12), ("contacts_inline", 0.35), ("base_in_tax", 0.5),
+            ("amount_due", 0.5), ("number_in_title", 0.12), ("contacts_inline", 0.35), ("base_in_tax", 0.5),
         )}
         if rec.kind == "tax_invoice":
             self.show["supplier_tax"] = self.show["buyer_tax"] = True
