@@ -156,6 +156,8 @@ class Fmt:
     rng: random.Random | None = field(default=None, repr=False)
     avoid: str | None = None
     """Lower-case stem that captions must not contain (the invoice title on other kinds)."""
+    gross: bool = False
+    """Prices include tax: captions that say "net" would lie."""
 
     # -- captions ------------------------------------------------------------------------------
     def label(self, key: str, **kw) -> str:
@@ -164,6 +166,8 @@ class Fmt:
             options: tuple[str, ...] | list[str] = LABELS[self.lang].get(key) or LABELS["en"][key]
             if self.avoid:  # "Invoice Total" does not belong on a credit note
                 options = [o for o in options if self.avoid not in o.lower()] or options
+            if self.gross and key in _AMOUNT_CAPTIONS:  # gross prices: no "net" / "excl. tax" / "HT" captions
+                options = [o for o in options if not _says_net(o)] or options
             self.picks[key] = self.rng.choice(options) if self.rng else options[0]
         text = self.picks[key]
         return text.format(**kw) if kw else text
@@ -225,6 +229,15 @@ class Fmt:
 
     def date(self, d: dt.date) -> str:
         return format_date(d, self.date_pattern, locale=self.locale)
+
+
+_AMOUNT_CAPTIONS = frozenset({"subtotal", "subtotal_gross", "total", "amount_due", "col_unit_price",
+                               "col_unit_price_hourly", "col_amount"})
+
+
+def _says_net(caption: str) -> bool:
+    words = re.findall(r"[\w.]+", caption.lower())
+    return any(wd.startswith(("net", "excl", "imponib", "hors", "exkl")) or wd in ("ht", "h.t.") for wd in words)
 
 
 def make_fmt(rng: random.Random, locale: str, currency: str) -> Fmt:
@@ -659,6 +672,7 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
     # Shop receipts and some consumer invoices in Europe print gross prices: the tax is included.
     inclusive = spec.country not in ("US",) and (
         kind == "receipt" and rng.random() < 0.85 or kind == "invoice" and not buyer.tax_id and rng.random() < 0.3)
+    fmt.gross = inclusive
     tax_lines = [TaxLine(rate=r, base=b, amount=tax_of(b, r, inclusive)) for r, b in sorted(bases.items(), reverse=True)]
     tax_amount = sum((t.amount for t in tax_lines), Decimal(0))
     total = subtotal - discount + shipping + (Decimal(0) if inclusive else tax_amount)

@@ -468,6 +468,9 @@ class Composer:
         if receipt and rng.random() < 0.5:
             total_cap = w(self.lbl("total").upper() + self.sep)
         rows.append((total_cap, self.money(r.total, "TOTAL_AMOUNT"), True))
+        if self.lbl("amount_due").lower() == self.lbl("total").lower():  # "Net à payer" twice would be ambiguous
+            others = [o for o in LABELS[fmt.lang]["amount_due"] if o.lower() != self.lbl("total").lower()]
+            fmt.picks["amount_due"] = self.rng.choice(others)
         if r.prices_include_tax:  # gross prices: the tax contained in the total is stated after it
             rows += tax_rows
         if receipt:
