@@ -286,6 +286,7 @@ class Composer:
         if rec.kind == "tax_invoice":
             self.show["supplier_tax"] = self.show["buyer_tax"] = True
         self.lbl = fmt.label
+        self._warm = False
 
     # -- small helpers ---------------------------------------------------------------------------
     def cap(self, key: str, colon: bool = True, **kw) -> Markup:
@@ -573,6 +574,10 @@ class Composer:
 
     def html(self, chunks: list[list[int]] | None = None, page_h: float | None = None) -> str:
         state = self.rng.getstate()
+        if not self._warm:  # first pass picks every caption, so that all passes draw the same numbers
+            self.build(chunks)
+            self.rng.setstate(state)
+            self._warm = True
         ctx = self.build(chunks)
         self.rng.setstate(state)  # re-composition with other chunks draws the same choices
         style = dict(self.style)
