@@ -232,5 +232,22 @@ def evaluate(
     typer.echo(line)
 
 
+@app.command("verify-model")
+def verify_model_cmd(
+    directory: Path = typer.Argument(..., help="Checkpoint directory (what MODEL_PATH points to)."),
+    backend: str | None = typer.Option(None, "--backend", help="Also run this serving backend (default: auto)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a model directory: files, label schema, weights, one dummy forward pass (exit 1 on FAIL)."""
+    import json
+
+    from invoicegen.deployment.verify import verify_model
+
+    report = verify_model(directory, backend=backend)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
 if __name__ == "__main__":
     app()
