@@ -38,7 +38,8 @@ def print_stats(stats: dict, seconds: float) -> None:
         table.add_row(name, str(count))
     console.print(table)
     console.print("table roles:", stats["table"], " cell roles:", stats["cell"])
-    console.print(f"layouts used: {len(stats['layout'])}")
+    console.print(f"layouts used ({len(stats['layout'])}): "
+                  + ", ".join(f"{name} {count}" for name, count in stats["layout"].items()))
 
 
 def run_generate(*, n: int, out: Path, seed: int, workers: int, kinds, locales, augment: float, dpi: int,
