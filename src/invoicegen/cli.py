@@ -249,5 +249,36 @@ def verify_model_cmd(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def batch(
+    input_dir: Path = typer.Argument(..., help="Directory of invoices (searched recursively; types sniffed)."),
+    output_dir: Path = typer.Argument(..., help="Output directory: <rel>.json per input, errors.jsonl, "
+                                      "summary.csv."),
+    workers: int = typer.Option(4, "--workers", help="Loader threads (or processes with --processes)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Documents per model call."),
+    engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (Ray Data)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (default: start "
+                                           "a local Ray)."),
+    model: Path | None = typer.Option(None, "--model", help="Checkpoint directory (default: MODEL_PATH or "
+                                      "the shipped model)."),
+    ocr: str = typer.Option("auto", "--ocr", help="auto, rapidocr, tesseract or none."),
+    dpi: int = typer.Option(150, "--dpi", help="Rendering resolution for OCR."),
+    processes: bool = typer.Option(False, "--processes", help="Load files in processes instead of threads."),
+    force: bool = typer.Option(False, "--force", help="Redo inputs that already have an up-to-date output."),
+    ignore_unsupported: bool = typer.Option(False, "--ignore-unsupported",
+                                            help="Skip files that are not PDFs/images instead of reporting them."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Extract a whole directory: resumable (reruns skip finished inputs), failures to errors.jsonl."""
+    from invoicegen.deployment.batch_runner import run_batch_command
+
+    code = run_batch_command(input_dir, output_dir, engine=engine, workers=workers, batch_size=batch_size,
+                             processes=processes, ray_address=ray_address, model=model, ocr=ocr, dpi=dpi,
+                             force=force, ignore_unsupported=ignore_unsupported, progress=progress,
+                             echo=lambda s: typer.echo(s, err=True))
+    if code:
+        raise typer.Exit(code)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,501 @@
+"""The on-disk contract of a batch run, shared by the local engine and the Ray engine.
+
+Why one module: both engines must find the same inputs, name the same outputs, decide "already
+done" the same way and leave the same ``errors.jsonl`` and ``summary.csv``; if each engine had its
+own copy, a rerun with the other engine would redo (or worse, skip) the wrong files.
+
+Layout of ``OUT`` for an input ``IN/a/b/x.pdf``:
+
+* ``OUT/a/b/x.pdf.json``: the :class:`ExtractionResult` (the input's full name plus ``.json``, so
+  ``x.pdf`` and ``x.png`` never collide and no input can overwrite ``errors.jsonl``/``summary.csv``);
+  written to a hidden temp file in the same directory, then ``os.replace``-d: readers and reruns
+  only ever see complete files.
+* ``OUT/errors.jsonl``: one line per input that failed (path, sha256, error type, message, time);
+  appended as failures happen, compacted at the end to one line per still-failing input.
+* ``OUT/summary.csv``: the key fields of every document with an output, rebuilt at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from invoicegen.document import LoadedDocument, PageBackend, load_document, sniff_type
+from invoicegen.errors import FileTooLargeError, InvoiceGenError
+from invoicegen.extract.output import csv_text, summary_row
+from invoicegen.extract.pipeline import ExtractOptions, Extractor
+from invoicegen.schema import Document, ExtractionResult
+
+OUTPUT_SUFFIX = ".json"
+ERRORS_FILE = "errors.jsonl"
+SUMMARY_FILE = "summary.csv"
+TMP_SUFFIX = ".invoicegen-tmp"
+LOCK_FILE = ".invoicegen-batch.lock"
+
+Status = Literal["loaded", "skipped", "ignored", "failed", "processed"]
+
+
+class BatchError(RuntimeError):
+    """The run cannot start (bad directories, output in use, model or engine missing)."""
+
+
+def check_options(options: ExtractOptions) -> None:
+    """Reject a bad OCR mode before the run, not once per file as 10,000 identical errors."""
+    mode = options.ocr.strip().lower()
+    if mode not in ("auto", "none"):
+        from invoicegen.ocr.base import resolve_engine_name
+
+        try:
+            resolve_engine_name(mode)
+        except ValueError as exc:
+            raise BatchError(f"--ocr: {exc}") from None
+    if not 1 <= options.dpi <= 1200:
+        raise BatchError(f"--dpi must be in 1..1200, got {options.dpi}")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input: its path and its path relative to the input directory (POSIX separators)."""
+
+    path: Path
+    rel: str
+
+
+@dataclass
+class BatchStats:
+    """What a run did; ``docs_per_second`` counts documents that went through the model."""
+
+    total: int = 0
+    processed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    ignored: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    engine: str = "local"
+    output_dir: str = ""
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        d["docs_per_second"] = round(self.docs_per_second, 3)
+        return d
+
+    def line(self) -> str:
+        """One human line for the end of a run."""
+        return (f"{self.processed} processed, {self.failed} failed, {self.skipped} skipped"
+                + (f", {self.ignored} ignored" if self.ignored else "")
+                + f" of {self.total} inputs; {self.pages} pages in {self.seconds:.1f} s "
+                f"({self.docs_per_second:.2f} docs/s)")
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding inputs, naming outputs
+# ------------------------------------------------------------------------------------------------
+
+
+def check_dirs(input_dir: str | Path, output_dir: str | Path) -> tuple[Path, Path]:
+    """Resolved (input, output) directories; BatchError when they cannot work together."""
+    src, dst = Path(input_dir).resolve(), Path(output_dir).resolve()
+    if not src.is_dir():
+        raise BatchError(f"input directory {input_dir} does not exist or is not a directory")
+    if src == dst:
+        raise BatchError("the output directory must differ from the input directory")
+    if dst.exists() and not dst.is_dir():
+        raise BatchError(f"output {output_dir} exists and is not a directory")
+    if src.is_relative_to(dst):
+        raise BatchError("the input directory must not lie inside the output directory")
+    return src, dst
+
+
+def discover_inputs(input_dir: Path, output_dir: Path) -> list[InputFile]:
+    """Every regular, non-hidden file under ``input_dir`` (recursively), sorted by relative path.
+
+    Names do not decide what an input is: the loader sniffs the bytes, so ``scan.dat`` that holds a
+    PDF is read as a PDF, and ``notes.txt`` is reported as unsupported (or ignored, on request).
+    Hidden files and directories (``.DS_Store``, ``.git``) and the output directory, when it lies
+    inside the input directory, are left out.
+    """
+    root, out = input_dir.resolve(), output_dir.resolve()
+    found: list[InputFile] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (here / n).resolve() != out)
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = here / name
+            if path.is_file():  # follows symlinks; skips FIFOs, sockets and dangling links
+                found.append(InputFile(path, path.relative_to(root).as_posix()))
+    found.sort(key=lambda f: f.rel)
+    return found
+
+
+def output_path(output_dir: Path, rel: str) -> Path:
+    """``OUT/a/b/x.pdf.json`` for the input ``a/b/x.pdf``."""
+    return output_dir / (rel + OUTPUT_SUFFIX)
+
+
+# ------------------------------------------------------------------------------------------------
+# Atomic files
+# ------------------------------------------------------------------------------------------------
+
+
+def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
+    """Write ``text`` to ``path`` so that ``path`` is either the old file or the complete new one.
+
+    The temp file lies in the same directory (``os.replace`` is atomic only within a filesystem) and
+    is hidden (``.name.XXXX.invoicegen-tmp``), so a killed run never leaves something that looks like
+    an output; the next run sweeps such leftovers. ``fsync`` makes the content durable before the
+    rename (a power cut cannot leave an empty ``.json``).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def sweep_temp_files(output_dir: Path) -> int:
+    """Delete temp files left by a killed run (safe: the output lock excludes a live writer)."""
+    n = 0
+    for dirpath, _, filenames in os.walk(output_dir):
+        for name in filenames:
+            if name.startswith(".") and name.endswith(TMP_SUFFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(dirpath, name))
+                    n += 1
+    return n
+
+
+class OutputLock:
+    """An exclusive ``flock`` on ``OUT/.invoicegen-batch.lock`` for the length of a run.
+
+    Two runs writing the same output directory would sweep each other's temp files and interleave
+    ``errors.jsonl``; the kernel drops the lock when the process dies, even by SIGKILL, so a killed
+    run never blocks the next one.
+    """
+
+    def __init__(self, output_dir: Path) -> None:
+        self.path = output_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise BatchError(f"another batch run is writing to {self.path.parent}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors
+# ------------------------------------------------------------------------------------------------
+
+
+def error_message(exc: BaseException) -> str:
+    """The message for errors.jsonl: input errors say it all; anything else gets its type too."""
+    if isinstance(exc, InvoiceGenError):
+        return exc.message
+    text = str(exc) or repr(exc)
+    return text if isinstance(exc, OSError) else f"{type(exc).__name__}: {text}"
+
+
+class ErrorLog:
+    """``OUT/errors.jsonl``: the inputs that failed, one JSON object per line.
+
+    Lines are appended and flushed as failures happen, so a killed run keeps what it learnt; at the
+    end :meth:`compact` keeps one line (the latest) per input that still has no output, so after a
+    rerun every input has exactly one output or one error line.
+    """
+
+    def __init__(self, output_dir: Path, *, fsync: bool = True) -> None:
+        self.path = output_dir / ERRORS_FILE
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - open for the run
+        self._fh.seek(0, os.SEEK_END)
+        if self._fh.tell() > 0:
+            self._fh.seek(self._fh.tell() - 1)
+            if self._fh.read(1) != "\n":  # a run killed mid-line: never glue a new line onto it
+                self._fh.write("\n")
+        self.recorded = 0
+
+    def record(self, rel: str, sha256: str, error_type: str, message: str) -> dict[str, str]:
+        entry = {"path": rel, "sha256": sha256, "error": error_type, "message": message,
+                 "time": datetime.now(UTC).isoformat(timespec="seconds")}
+        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+        self.recorded += 1
+        return entry
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every parseable line (a line cut by a kill is skipped)."""
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                        yield entry
+
+    def compact(self, current: Iterable[str], done: set[str]) -> int:
+        """Rewrite the file with the latest line of each input in ``current`` that is not ``done``
+        (inputs that now have an output, or that no longer exist, lose their line)."""
+        self.close()
+        wanted = set(current) - done
+        latest: dict[str, dict[str, Any]] = {}
+        for entry in self.entries():
+            if entry["path"] in wanted:
+                latest.pop(entry["path"], None)  # re-insert: keeps file order = order of last failure
+                latest[entry["path"]] = entry
+        atomic_write_text(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in latest.values()),
+                          fsync=self.fsync)
+        return len(latest)
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading one input (runs in the worker pool / Ray tasks)
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadOutcome:
+    """What the loading stage says about one input; picklable unless ``loaded`` is set."""
+
+    rel: str
+    sha256: str
+    status: Status
+    path: str = ""
+    loaded: LoadedDocument | None = None
+    """Thread mode: the open document, ready for the model."""
+    document: Document | None = None
+    """Process / Ray mode: the words and boxes (the open PDF cannot cross processes)."""
+    dpi: int = 150
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    load_ms: float = 0.0
+    row: dict[str, str] | None = None
+    """Skipped inputs: the summary row read from the existing output."""
+    error_type: str = ""
+    message: str = ""
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def finished_row(out: Path, sha256: str, rel: str) -> dict[str, str] | None:
+    """The summary row of ``out`` when it is a complete result for content ``sha256``, else None
+    (missing, unreadable, another file's or an older version's output: the input is redone)."""
+    try:
+        result = ExtractionResult.model_validate_json(out.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return summary_row(rel, result) if result.document.sha256 == sha256 else None
+
+
+def read_summary_row(out: Path, rel: str) -> dict[str, str] | None:
+    """The summary row of any complete output (used for inputs an interrupted run did not reach)."""
+    try:
+        return summary_row(rel, ExtractionResult.model_validate_json(out.read_bytes()))
+    except (OSError, ValueError):
+        return None
+
+
+def load_input(item: InputFile, output_dir: Path, options: ExtractOptions, *, force: bool = False,
+               ignore_unsupported: bool = False, keep_open: bool = True, data: bytes | None = None
+               ) -> LoadOutcome:
+    """Hash, skip-check and load one input; never raises for a bad file (it becomes ``failed``).
+
+    ``keep_open``: return the open :class:`LoadedDocument` (threads); otherwise only its
+    :class:`Document` (processes, Ray), which pickles. ``data``: the bytes when already read (Ray).
+    """
+    t0 = time.perf_counter()
+    sha = ""
+
+    def outcome(status: Status, **kw: Any) -> LoadOutcome:
+        return LoadOutcome(rel=item.rel, sha256=sha, status=status, path=str(item.path), **kw)
+
+    try:
+        if data is None:
+            size = item.path.stat().st_size
+            if size > options.limits.max_bytes:  # refuse before reading it into memory
+                sha = file_sha256(item.path)
+                raise FileTooLargeError(item.rel, size, options.limits.max_bytes)
+            data = item.path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if not force:
+            row = finished_row(output_path(output_dir, item.rel), sha, item.rel)
+            if row is not None:
+                return outcome("skipped", row=row)
+        if ignore_unsupported and data and sniff_type(data) is None:
+            return outcome("ignored")
+        doc = load_document(data, filename=item.rel, ocr=options.ocr, dpi=options.dpi,
+                            password=options.password, limits=options.limits)
+    except Exception as exc:  # one bad file never stops the run
+        return outcome("failed", error_type=type(exc).__name__, message=error_message(exc))
+    load_ms = (time.perf_counter() - t0) * 1000
+    if keep_open:
+        return outcome("loaded", loaded=doc, dpi=doc.dpi, load_ms=load_ms)
+    with doc:
+        return outcome("loaded", document=doc.document, dpi=doc.dpi, timings_ms=dict(doc.timings_ms),
+                       load_ms=load_ms)
+
+
+class ReloadBackend(PageBackend):
+    """Page images for a document whose words were read in another process: the file is read
+    again here on first use. Only visual recipes need page images, so text models never pay."""
+
+    def __init__(self, path: str, n_pages: int, options: ExtractOptions) -> None:
+        self.path = path
+        self.n_pages = n_pages
+        self.options = options
+        self._doc: LoadedDocument | None = None
+
+    def _open(self) -> LoadedDocument:
+        if self._doc is None:
+            o = self.options
+            self._doc = load_document(self.path, ocr="none", dpi=o.dpi, password=o.password, limits=o.limits)
+        return self._doc
+
+    def render(self, index: int, dpi: float | None) -> Any:
+        return self._open().page_image(index, dpi)
+
+    def native_dpi(self, index: int) -> float:
+        return self._open().page_dpi(index)
+
+    def page_count(self) -> int:
+        return self.n_pages
+
+    def close(self) -> None:
+        if self._doc is not None:
+            self._doc.close()
+            self._doc = None
+
+
+def open_outcome(outcome: LoadOutcome, options: ExtractOptions) -> LoadedDocument:
+    """The :class:`LoadedDocument` of a loaded outcome (rebuilt around its Document if needed)."""
+    if outcome.loaded is not None:
+        return outcome.loaded
+    assert outcome.document is not None
+    backend = ReloadBackend(outcome.path, len(outcome.document.pages), options)
+    return LoadedDocument(outcome.document, backend, outcome.dpi, dict(outcome.timings_ms))
+
+
+# ------------------------------------------------------------------------------------------------
+# The model stage
+# ------------------------------------------------------------------------------------------------
+
+
+def result_json(result: ExtractionResult) -> str:
+    """The exact text of an output file (both engines write this)."""
+    return result.model_dump_json(indent=2) + "\n"
+
+
+def extract_batch(extractor: Extractor, docs: Sequence[LoadedDocument], load_ms: Sequence[float],
+                  options: ExtractOptions) -> list[ExtractionResult | Exception]:
+    """One model call for ``docs``; if it fails, each document again on its own, so one document
+    that breaks the model (a bug, not bad input) fails alone instead of taking its batch along."""
+    try:
+        return list(extractor.extract_many(docs, options=options, load_ms=load_ms))
+    except Exception:
+        if len(docs) == 1:
+            raise
+    out: list[ExtractionResult | Exception] = []
+    for doc, ms in zip(docs, load_ms, strict=True):
+        try:
+            out.append(extractor.extract_many([doc], options=options, load_ms=[ms])[0])
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+def remove_output(output_dir: Path, rel: str) -> None:
+    """Drop the output of an input that now fails (it was made from older content)."""
+    with contextlib.suppress(FileNotFoundError):
+        output_path(output_dir, rel).unlink()
+
+
+def write_summary(output_dir: Path, inputs: Sequence[InputFile], rows: dict[str, dict[str, str]],
+                  failed: set[str], *, fsync: bool = True) -> int:
+    """Rebuild ``summary.csv`` from every input's output, in input order; rows already known from
+    this run are reused, the others are read back from disk. Returns the number of rows."""
+    out_rows: list[dict[str, str]] = []
+    for item in inputs:
+        row = rows.get(item.rel)
+        if row is None and item.rel not in failed:
+            row = read_summary_row(output_path(output_dir, item.rel), item.rel)
+        if row is not None:
+            out_rows.append(row)
+    atomic_write_text(output_dir / SUMMARY_FILE, csv_text(out_rows), fsync=fsync)
+    return len(out_rows)
+
+
+__all__ = [
+    "BatchError",
+    "BatchStats",
+    "ERRORS_FILE",
+    "ErrorLog",
+    "InputFile",
+    "LoadOutcome",
+    "OutputLock",
+    "SUMMARY_FILE",
+    "atomic_write_text",
+    "check_dirs",
+    "check_options",
+    "discover_inputs",
+    "extract_batch",
+    "load_input",
+    "output_path",
+    "result_json",
+    "sweep_temp_files",
+    "write_summary",
+]

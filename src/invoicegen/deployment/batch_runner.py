@@ -1,0 +1,451 @@
+"""``AsyncBatchRunner``: extract every document of a directory tree, resumably and fault-tolerantly.
+
+Why this shape:
+
+* **Pipelined.** Reading a file (PDF text layer, or rendering + OCR) is per-file CPU work that
+  parallelises; the model is fastest on many documents at once. A worker pool (threads or
+  processes) loads files while the driver runs batches of up to ``batch_size`` loaded documents
+  through ONE ``Extractor.extract_many`` call, so loading and inference overlap and both cores work.
+* **Bounded.** At most ``max_inflight`` documents are submitted or loaded but not yet written, so
+  memory stays flat on 10,000 files (the input list is paths only; results are not kept).
+* **Resumable.** An input is done when ``OUT/<rel>.json`` exists and its ``document.sha256`` is
+  the input's hash: a rerun skips it, redoes changed inputs and retries failed ones.
+* **Fault-tolerant.** A bad file becomes one line of ``errors.jsonl`` and the run goes on; outputs
+  are written atomically, so a kill (even SIGKILL) never leaves a partial ``.json``. SIGINT/SIGTERM
+  stop gracefully: the batch in the model finishes and is written, then the run stops.
+
+The on-disk layout is in :mod:`invoicegen.deployment.batch_io` (shared with the Ray engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tqdm import tqdm
+
+from invoicegen.deployment.batch_io import (
+    BatchError,
+    BatchStats,
+    ErrorLog,
+    InputFile,
+    LoadOutcome,
+    OutputLock,
+    atomic_write_text,
+    check_dirs,
+    check_options,
+    discover_inputs,
+    error_message,
+    extract_batch,
+    load_input,
+    open_outcome,
+    output_path,
+    remove_output,
+    result_json,
+    sweep_temp_files,
+    write_summary,
+)
+from invoicegen.deployment.model_loader import ModelLoader
+from invoicegen.extract.output import summary_row
+from invoicegen.extract.pipeline import ExtractOptions
+
+log = logging.getLogger("invoicegen.batch")
+
+
+def _worker_init() -> None:
+    """Loader processes ignore SIGINT: Ctrl-C reaches the whole process group, and only the driver
+    decides how to stop (it lets running loads finish instead of dying mid-file)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@dataclass
+class _Job:
+    item: InputFile
+    attempt: int = 1
+
+
+class AsyncBatchRunner:
+    """Runs a directory of invoices through the model (see the module docstring).
+
+    ``batch_size``: documents per model call. ``num_workers``: loader threads/processes.
+    ``use_threads``: threads share the model process (cheap, good when OCR/PDFium release the GIL);
+    processes (``False``) load in parallel Python too, at ~1 s start-up per process.
+    """
+
+    def __init__(self, model_loader: ModelLoader | None = None, batch_size: int = 16, num_workers: int = 4,
+                 use_threads: bool = True, *, options: ExtractOptions | None = None,
+                 max_inflight: int | None = None, max_wait_s: float = 2.0, force: bool = False,
+                 ignore_unsupported: bool = False, progress: bool = True, fsync: bool = True) -> None:
+        if batch_size < 1 or num_workers < 1:
+            raise ValueError("batch_size and num_workers must be at least 1")
+        self.model_loader = model_loader or ModelLoader()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.use_threads = use_threads
+        self.options = options or self.model_loader.default_options
+        check_options(self.options)
+        self.max_inflight = max_inflight or (2 * batch_size + num_workers)
+        """Documents submitted for loading or loaded but not yet written (the memory bound)."""
+        self.max_wait_s = max_wait_s
+        """A partial batch goes to the model once its oldest document has waited this long."""
+        self.force = force
+        self.ignore_unsupported = ignore_unsupported
+        self.progress = progress
+        self.fsync = fsync
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def process_directory_async(self, input_dir: str | Path, output_dir: str | Path) -> BatchStats:
+        """Process ``input_dir`` into ``output_dir`` without blocking the event loop.
+
+        Cancelling the task stops the run gracefully (the batch in the model is finished and
+        written) and then re-raises ``CancelledError``.
+        """
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(None, self._run, Path(input_dir), Path(output_dir), stop)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            stop.set()
+            await asyncio.wait([fut])
+            raise
+
+    def process_directory(self, input_dir: str | Path, output_dir: str | Path, *,
+                          handle_signals: bool = True) -> BatchStats:
+        """Blocking version. In the main thread, the first SIGINT/SIGTERM stops gracefully
+        (``stats.interrupted``); a second SIGINT aborts at once (outputs stay complete)."""
+        stop = threading.Event()
+        with _graceful_signals(stop, enabled=handle_signals):
+            return self._run(Path(input_dir), Path(output_dir), stop)
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def _make_pool(self) -> Executor:
+        if self.use_threads:
+            return ThreadPoolExecutor(self.num_workers, thread_name_prefix="invoicegen-batch-load")
+        # spawn, not fork: the driver holds torch's thread pools and PDFium, neither fork-safe
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=_worker_init)
+
+    def _run(self, input_dir: Path, output_dir: Path, stop: threading.Event) -> BatchStats:
+        t0 = time.perf_counter()
+        src, out = check_dirs(input_dir, output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with OutputLock(out):
+            swept = sweep_temp_files(out)
+            if swept:
+                log.info("removed %d temp file(s) left by an earlier run", swept)
+            inputs = discover_inputs(src, out)
+            extractor = self.model_loader.load_model()  # fail before touching anything else
+            run = _Run(self, extractor, out, inputs, stop)
+            try:
+                run.execute()
+            except BaseException:
+                run.finish(aborted=True)
+                raise
+            run.finish(aborted=False)
+            run.stats.seconds = time.perf_counter() - t0
+            log.info("batch done: %s", run.stats.line())
+            return run.stats
+
+
+class _Run:
+    """The state of one run: the pool, the documents in flight, the counters."""
+
+    def __init__(self, runner: AsyncBatchRunner, extractor: Any, out: Path, inputs: list[InputFile],
+                 stop: threading.Event) -> None:
+        self.r = runner
+        self.extractor = extractor
+        self.out, self.inputs, self.stop = out, inputs, stop
+        self.stats = BatchStats(total=len(inputs), engine="local", output_dir=str(out))
+        self.errors = ErrorLog(out, fsync=runner.fsync)
+        self.rows: dict[str, dict[str, str]] = {}
+        self.done: set[str] = set()
+        self.failed: set[str] = set()
+        self.pending: dict[Future[LoadOutcome], tuple[_Job, Executor]] = {}
+        self.ready: list[tuple[LoadOutcome, float]] = []
+        self.retry: list[_Job] = []
+        self._items = iter(inputs)
+        self._exhausted = False
+        self.pool = runner._make_pool()
+        self.bar = tqdm(total=len(inputs), unit="doc", disable=not runner.progress, file=sys.stderr,
+                        dynamic_ncols=True, desc="batch")
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def _next_job(self) -> _Job | None:
+        if self.retry:
+            return self.retry.pop()
+        item = next(self._items, None)
+        if item is None:
+            self._exhausted = True
+            return None
+        return _Job(item)
+
+    @property
+    def _more(self) -> bool:
+        return not self._exhausted or bool(self.retry)
+
+    def _submit(self, job: _Job) -> None:
+        r = self.r
+        fut = self.pool.submit(load_input, job.item, self.out, r.options, force=r.force,
+                               ignore_unsupported=r.ignore_unsupported, keep_open=r.use_threads)
+        self.pending[fut] = (job, self.pool)
+
+    def _harvest(self, timeout: float | None) -> None:
+        """Take finished loads (waiting up to ``timeout`` for the first one)."""
+        if not self.pending:
+            return
+        finished, _ = wait(list(self.pending), timeout=timeout, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            job, pool = self.pending.pop(fut)
+            try:
+                outcome = fut.result()
+            except BrokenProcessPool:
+                self._pool_broke(job, pool)
+                continue
+            except Exception as exc:  # load_input catches everything; this is a pickling problem
+                outcome = LoadOutcome(job.item.rel, "", "failed", path=str(job.item.path),
+                                      error_type=type(exc).__name__, message=str(exc))
+            self._take(outcome)
+
+    def _pool_broke(self, job: _Job, pool: Executor) -> None:
+        """A loader process died (a crash or out of memory in a decoder): every file the pool held
+        fails with it. Start a new pool and retry those files once; a file that is in flight when a
+        pool dies a second time is recorded as failed (the next run retries it)."""
+        if job.attempt >= 2:
+            self._fail(job.item.rel, "", "WorkerCrashed",
+                       f"{job.item.rel}: the loader process died while it was being read (crash or out of memory)")
+            return
+        if pool is self.pool:  # the first casualty of this pool replaces it
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self.r._make_pool()
+            log.warning("a loader process died; restarted the loader pool")
+        self.retry.append(replace(job, attempt=job.attempt + 1))
+
+    def _take(self, o: LoadOutcome) -> None:
+        if o.status == "loaded":
+            self.ready.append((o, time.perf_counter()))
+            return
+        if o.status == "skipped":
+            self.stats.skipped += 1
+            self.done.add(o.rel)
+            if o.row is not None:
+                self.rows[o.rel] = o.row
+        elif o.status == "ignored":
+            self.stats.ignored += 1
+        else:
+            self._fail(o.rel, o.sha256, o.error_type, o.message, counted=False)
+        self._tick()
+
+    def _fail(self, rel: str, sha: str, error_type: str, message: str, counted: bool = True) -> None:
+        self.errors.record(rel, sha, error_type, message)
+        remove_output(self.out, rel)
+        self.failed.add(rel)
+        self.done.discard(rel)
+        self.stats.failed += 1
+        if counted:
+            self._tick()
+
+    def _tick(self, n: int = 1) -> None:
+        self.bar.update(n)
+        s = self.stats
+        if s.failed or s.skipped:
+            self.bar.set_postfix(failed=s.failed, skipped=s.skipped, refresh=False)
+
+    # -- the model -------------------------------------------------------------------------------
+
+    def _run_model(self, batch: list[tuple[LoadOutcome, float]]) -> None:
+        opts = self.r.options
+        outcomes = [o for o, _ in batch]
+        docs = []
+        try:
+            docs = [open_outcome(o, opts) for o in outcomes]
+            results = extract_batch(self.extractor, docs, [o.load_ms for o in outcomes], opts)
+        finally:
+            for d in docs:
+                d.close()
+            for o in outcomes:
+                o.loaded = None
+        for o, res in zip(outcomes, results, strict=True):
+            if isinstance(res, Exception):
+                log.error("model stage failed on %s: %r", o.rel, res)
+                self._fail(o.rel, o.sha256, type(res).__name__, error_message(res))
+                continue
+            try:
+                atomic_write_text(output_path(self.out, o.rel), result_json(res), fsync=self.r.fsync)
+            except OSError as exc:
+                self._fail(o.rel, o.sha256, type(exc).__name__, f"writing the output: {exc}")
+                continue
+            self.rows[o.rel] = summary_row(o.rel, res)
+            self.done.add(o.rel)
+            self.stats.processed += 1
+            self.stats.pages += res.document.pages
+            self._tick()
+
+    def _batch_due(self) -> bool:
+        if not self.ready:
+            return False
+        if len(self.ready) >= self.r.batch_size or not (self._more or self.pending):
+            return True
+        return time.perf_counter() - self.ready[0][1] >= self.r.max_wait_s
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        while not self.stop.is_set():
+            # keep the loaders fed: everything submitted or waiting counts against the bound
+            while len(self.pending) + len(self.ready) < self.r.max_inflight:
+                job = self._next_job()
+                if job is None:
+                    break
+                self._submit(job)
+            if not self.pending and not self.ready and not self._more:
+                break
+            if self._batch_due():
+                self._harvest(0)  # whatever else finished joins this batch
+                n = self.r.batch_size
+                batch, self.ready = self.ready[:n], self.ready[n:]
+                self._run_model(batch)
+                continue
+            if self.pending:
+                wait_s = None
+                if self.ready:
+                    wait_s = max(0.0, self.r.max_wait_s - (time.perf_counter() - self.ready[0][1]))
+                self._harvest(min(wait_s, 0.5) if wait_s is not None else 0.5)  # 0.5: check `stop`
+        if self.stop.is_set():
+            self.stats.interrupted = True
+
+    def finish(self, aborted: bool) -> None:
+        """Stop the loaders, record what they finished, compact errors.jsonl, rebuild summary.csv.
+
+        On a graceful stop, loads that already finished keep their verdict (skipped/failed); loaded
+        documents that did not reach the model are dropped (the rerun does them). On an abort (a
+        second Ctrl-C, an exception), only the error log is closed: the next run rebuilds the rest.
+        """
+        self.pool.shutdown(wait=not aborted, cancel_futures=True)
+        for fut in list(self.pending):
+            if fut.done() and not fut.cancelled() and fut.exception() is None and not aborted:
+                outcome = fut.result()
+                if outcome.status != "loaded":
+                    self._take(outcome)
+                elif outcome.loaded is not None:
+                    outcome.loaded.close()
+        self.pending.clear()
+        for o, _ in self.ready:
+            if o.loaded is not None:
+                o.loaded.close()
+        self.ready.clear()
+        self.bar.close()
+        if aborted:
+            self.errors.close()
+            return
+        self.errors.compact((i.rel for i in self.inputs), self.done)
+        write_summary(self.out, self.inputs, self.rows, self.failed, fsync=self.r.fsync)
+
+
+@contextmanager
+def _graceful_signals(stop: threading.Event, enabled: bool = True) -> Iterator[None]:
+    """First SIGINT/SIGTERM: set ``stop`` (finish the current batch); second SIGINT: abort now."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        name = signal.Signals(signum).name
+        print(f"\n{name}: stopping after the current batch (outputs written so far are complete; "
+              "press Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+    previous: dict[signal.Signals, Callable[..., Any] | int | None] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
+# ------------------------------------------------------------------------------------------------
+# The command
+# ------------------------------------------------------------------------------------------------
+
+EXIT_OK, EXIT_SETUP, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local", workers: int = 4,
+                      batch_size: int = 16, processes: bool = False, ray_address: str | None = None,
+                      model: Path | None = None, ocr: str = "auto", dpi: int = 150, force: bool = False,
+                      ignore_unsupported: bool = False, progress: bool = True,
+                      echo: Callable[[str], None] | None = None) -> int:
+    """What ``invoicegen batch`` does; returns the exit code (0 all done, 1 cannot start,
+    2 some inputs failed (see errors.jsonl), 130 interrupted: run the same command again)."""
+    say = echo or (lambda s: print(s, file=sys.stderr))
+    import structlog
+
+    if not structlog.is_configured():  # ModelLoader logs through structlog, to stdout by default
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    if engine not in ("local", "ray"):
+        say(f"error: --engine must be local or ray, not {engine!r}")
+        return EXIT_SETUP
+    options = ExtractOptions(ocr=ocr, dpi=dpi)
+    loader = ModelLoader(model_path=model, options=options)
+    try:
+        check_options(options)
+        if not loader.model_path.is_dir():
+            raise BatchError(f"model directory {loader.model_path} does not exist (use --model or MODEL_PATH)")
+        if engine == "ray":
+            from invoicegen.deployment.ray_engine import RayBatchEngine
+
+            stop = threading.Event()
+            with _graceful_signals(stop):
+                stats = RayBatchEngine(model_path=loader.model_path, address=ray_address, batch_size=batch_size,
+                                       options=options, force=force, ignore_unsupported=ignore_unsupported,
+                                       progress=progress).run(input_dir, output_dir, stop)
+        else:
+            runner = AsyncBatchRunner(loader, batch_size=batch_size, num_workers=workers,
+                                      use_threads=not processes, options=options, force=force,
+                                      ignore_unsupported=ignore_unsupported, progress=progress)
+            stats = runner.process_directory(input_dir, output_dir)
+    except (BatchError, FileNotFoundError, ValueError) as exc:
+        say(f"error: {exc}")
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        say("aborted: outputs written so far are complete; run the same command again to continue")
+        return EXIT_INTERRUPTED
+    say(stats.line())
+    if stats.interrupted:
+        say("interrupted: outputs written so far are complete; run the same command again to continue")
+        return EXIT_INTERRUPTED
+    if stats.failed:
+        say(f"{stats.failed} input(s) failed: see {Path(output_dir) / 'errors.jsonl'}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+__all__ = ["AsyncBatchRunner", "BatchStats", "run_batch_command"]
