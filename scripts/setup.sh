@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
   tesseract-ocr-ita tesseract-ocr-nld poppler-utils qpdf redis-server libharfbuzz-subset0
-  fonts-dejavu-core fonts-liberation2 fonts-noto-core fonts-roboto fonts-open-sans fonts-freefont-ttf fonts-croscore)
+  fonts-dejavu-core fonts-liberation2 fonts-noto-core fonts-roboto fonts-open-sans fonts-freefont-ttf fonts-croscore
+  nginx prometheus shellcheck)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
