@@ -28,13 +28,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from invoicegen.document import LoadedDocument, PageBackend, load_document, sniff_type
+from invoicegen.document import Limits, LoadedDocument, PageBackend, load_document, sniff_type
 from invoicegen.errors import FileTooLargeError, InvoiceGenError
 from invoicegen.extract.output import csv_text, summary_row
-from invoicegen.extract.pipeline import ExtractOptions, Extractor
 from invoicegen.schema import Document, ExtractionResult
+
+if TYPE_CHECKING:  # the pipeline imports torch: loader processes must not pay for it
+    from invoicegen.extract.pipeline import ExtractOptions, Extractor
 
 OUTPUT_SUFFIX = ".json"
 ERRORS_FILE = "errors.jsonl"
@@ -49,7 +51,22 @@ class BatchError(RuntimeError):
     """The run cannot start (bad directories, output in use, model or engine missing)."""
 
 
-def check_options(options: ExtractOptions) -> None:
+@dataclass(frozen=True)
+class LoadOptions:
+    """What reading a file needs from :class:`ExtractOptions`; importable (and picklable) without
+    the model code, so loader processes start without importing torch."""
+
+    ocr: str = "auto"
+    dpi: int = 150
+    password: str | None = None
+    limits: Limits = Limits()
+
+    @classmethod
+    def of(cls, options: ExtractOptions | LoadOptions) -> LoadOptions:
+        return cls(ocr=options.ocr, dpi=options.dpi, password=options.password, limits=options.limits)
+
+
+def check_options(options: ExtractOptions | LoadOptions) -> None:
     """Reject a bad OCR mode before the run, not once per file as 10,000 identical errors."""
     mode = options.ocr.strip().lower()
     if mode not in ("auto", "none"):
@@ -350,7 +367,7 @@ def read_summary_row(out: Path, rel: str) -> dict[str, str] | None:
         return None
 
 
-def load_input(item: InputFile, output_dir: Path, options: ExtractOptions, *, force: bool = False,
+def load_input(item: InputFile, output_dir: Path, options: LoadOptions | ExtractOptions, *, force: bool = False,
                ignore_unsupported: bool = False, keep_open: bool = True, data: bytes | None = None
                ) -> LoadOutcome:
     """Hash, skip-check and load one input; never raises for a bad file (it becomes ``failed``).
@@ -390,11 +407,21 @@ def load_input(item: InputFile, output_dir: Path, options: ExtractOptions, *, fo
                        load_ms=load_ms)
 
 
+def loader_process_init() -> None:
+    """Initializer of loader processes (here, not in batch_runner: that module imports torch).
+
+    They ignore SIGINT: Ctrl-C reaches the whole process group, and only the driver decides how to
+    stop (it lets running loads finish instead of dying mid-file)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ReloadBackend(PageBackend):
     """Page images for a document whose words were read in another process: the file is read
     again here on first use. Only visual recipes need page images, so text models never pay."""
 
-    def __init__(self, path: str, n_pages: int, options: ExtractOptions) -> None:
+    def __init__(self, path: str, n_pages: int, options: LoadOptions | ExtractOptions) -> None:
         self.path = path
         self.n_pages = n_pages
         self.options = options
@@ -421,7 +448,7 @@ class ReloadBackend(PageBackend):
             self._doc = None
 
 
-def open_outcome(outcome: LoadOutcome, options: ExtractOptions) -> LoadedDocument:
+def open_outcome(outcome: LoadOutcome, options: LoadOptions | ExtractOptions) -> LoadedDocument:
     """The :class:`LoadedDocument` of a loaded outcome (rebuilt around its Document if needed)."""
     if outcome.loaded is not None:
         return outcome.loaded
@@ -485,6 +512,7 @@ __all__ = [
     "ERRORS_FILE",
     "ErrorLog",
     "InputFile",
+    "LoadOptions",
     "LoadOutcome",
     "OutputLock",
     "SUMMARY_FILE",

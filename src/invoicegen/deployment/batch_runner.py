@@ -49,6 +49,7 @@ from invoicegen.deployment.batch_io import (
     BatchStats,
     ErrorLog,
     InputFile,
+    LoadOptions,
     LoadOutcome,
     OutputLock,
     atomic_write_text,
@@ -58,6 +59,7 @@ from invoicegen.deployment.batch_io import (
     error_message,
     extract_batch,
     load_input,
+    loader_process_init,
     open_outcome,
     output_path,
     remove_output,
@@ -70,12 +72,6 @@ from invoicegen.extract.output import summary_row
 from invoicegen.extract.pipeline import ExtractOptions
 
 log = logging.getLogger("invoicegen.batch")
-
-
-def _worker_init() -> None:
-    """Loader processes ignore SIGINT: Ctrl-C reaches the whole process group, and only the driver
-    decides how to stop (it lets running loads finish instead of dying mid-file)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -146,7 +142,7 @@ class AsyncBatchRunner:
             return ThreadPoolExecutor(self.num_workers, thread_name_prefix="invoicegen-batch-load")
         # spawn, not fork: the driver holds torch's thread pools and PDFium, neither fork-safe
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=_worker_init)
+        return ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=loader_process_init)
 
     def _run(self, input_dir: Path, output_dir: Path, stop: threading.Event) -> BatchStats:
         t0 = time.perf_counter()
@@ -188,6 +184,7 @@ class _Run:
         self.retry: list[_Job] = []
         self._items = iter(inputs)
         self._exhausted = False
+        self.load_options = LoadOptions.of(runner.options)
         self.pool = runner._make_pool()
         self.bar = tqdm(total=len(inputs), unit="doc", disable=not runner.progress, file=sys.stderr,
                         dynamic_ncols=True, desc="batch")
@@ -209,7 +206,7 @@ class _Run:
 
     def _submit(self, job: _Job) -> None:
         r = self.r
-        fut = self.pool.submit(load_input, job.item, self.out, r.options, force=r.force,
+        fut = self.pool.submit(load_input, job.item, self.out, self.load_options, force=r.force,
                                ignore_unsupported=r.ignore_unsupported, keep_open=r.use_threads)
         self.pending[fut] = (job, self.pool)
 
@@ -408,8 +405,9 @@ def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local
     say = echo or (lambda s: print(s, file=sys.stderr))
     import structlog
 
-    if not structlog.is_configured():  # ModelLoader logs through structlog, to stdout by default
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    if not structlog.is_configured():  # ModelLoader logs through structlog, to stdout by default;
+        # keep stdout clean, and look sys.stderr up per message (it may be replaced, as in tests)
+        structlog.configure(logger_factory=lambda *args: structlog.PrintLogger(sys.stderr))
     if engine not in ("local", "ray"):
         say(f"error: --engine must be local or ray, not {engine!r}")
         return EXIT_SETUP

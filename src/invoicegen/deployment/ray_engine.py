@@ -31,6 +31,7 @@ from invoicegen.deployment.batch_io import (
     BatchStats,
     ErrorLog,
     InputFile,
+    LoadOptions,
     LoadOutcome,
     OutputLock,
     atomic_write_text,
@@ -115,7 +116,7 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------
 
 
-def load_stage(batch: dict[str, Any], *, root: str, out: str, options: ExtractOptions, force: bool,
+def load_stage(batch: dict[str, Any], *, root: str, out: str, options: LoadOptions, force: bool,
                ignore_unsupported: bool) -> dict[str, list[Any]]:
     """CPU task: hash, skip check and reading (text layer / OCR) of each file of the batch."""
     rows = []
@@ -283,7 +284,7 @@ class RayBatchEngine:
         model_kw["memory"] = self.model_memory
         ds = ray.data.read_binary_files([str(i.path) for i in inputs], include_paths=True)
         ds = ds.map_batches(load_stage, batch_size=1, num_cpus=self.load_cpus,
-                            fn_kwargs={"root": str(src), "out": str(out), "options": self.options,
+                            fn_kwargs={"root": str(src), "out": str(out), "options": LoadOptions.of(self.options),
                                        "force": self.force, "ignore_unsupported": self.ignore_unsupported})
         ds = ds.map_batches(ModelStage, batch_size=self.batch_size,
                             compute=ray.data.ActorPoolStrategy(size=actors),
