@@ -411,10 +411,22 @@ def loader_process_init() -> None:
     """Initializer of loader processes (here, not in batch_runner: that module imports torch).
 
     They ignore SIGINT: Ctrl-C reaches the whole process group, and only the driver decides how to
-    stop (it lets running loads finish instead of dying mid-file)."""
+    stop (it lets running loads finish instead of dying mid-file). And they exit when the driver
+    dies: after a SIGKILL nobody would shut the pool down, and a worker waiting on its task queue
+    (whose write end its siblings also hold) would wait forever.
+    """
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="invoicegen-parent-watch", daemon=True).start()
 
 
 class ReloadBackend(PageBackend):
