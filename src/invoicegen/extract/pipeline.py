@@ -111,7 +111,8 @@ class Extractor:
             for p in pages:
                 lg = logits[k]
                 k += 1
-                preds.append(PagePrediction(p.page, p.words, p.boxes, softmax(lg["ner"]), softmax(lg["table"]),
+                preds.append(PagePrediction(p.page, p.words, p.boxes, softmax(lg["ner"] / self.runtime.temperature),
+                                            softmax(lg["table"]),
                                             softmax(lg["cell"])))
             result = self._decode(doc, preds, opts)
             share = len(pages) / max(1, len(flat))

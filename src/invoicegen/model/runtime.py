@@ -26,6 +26,8 @@ class Runtime(Protocol):
     quantized: bool
     tokenizer: WordTokenizer
     recipe: Recipe
+    temperature: float
+    """Divides the entity logits before softmax (fitted on validation data at training time)."""
 
     def run(self, windows: Sequence[Window]) -> dict[str, np.ndarray]: ...
 
@@ -43,6 +45,7 @@ class TorchRuntime:
         self.recipe = checkpoint.recipe
         self.name = checkpoint.name
         self.version = checkpoint.version
+        self.temperature = float(checkpoint.meta.get("temperature", 1.0))
         self._run = torch_runner(checkpoint.model, checkpoint.tokenizer.pad_id)
 
     def run(self, windows: Sequence[Window]) -> dict[str, np.ndarray]:
@@ -79,6 +82,7 @@ class OnnxRuntime:
         self.recipe = checkpoint.recipe
         self.name = checkpoint.name
         self.version = checkpoint.version
+        self.temperature = float(checkpoint.meta.get("temperature", 1.0))
         self.pad_id = checkpoint.tokenizer.pad_id
         self._inputs = {i.name for i in self.session.get_inputs()}
 

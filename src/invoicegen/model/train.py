@@ -73,6 +73,26 @@ def evaluate_pages(model: MultiTaskLayoutLMv3, pages: Sequence[ModelPage], pad_i
     return head_scores(gold, pred)
 
 
+def fit_temperature(model: MultiTaskLayoutLMv3, pages: Sequence[ModelPage], pad_id: int) -> float:
+    """Temperature T for the entity head that minimises validation NLL (softmax(logits / T)), so the
+    confidences the extractor reports are calibrated probabilities, not raw softmax scores."""
+    model.eval()
+    logits = predict_pages(pages, torch_runner(model, pad_id), batch_size=16)
+    x = np.concatenate([lg["ner"] for lg in logits])
+    y = np.array([HEADS["ner"].index(t) for p in pages if p.gold for t in p.gold["ner"]])
+    if len(y) == 0:
+        return 1.0
+
+    def nll(t: float) -> float:
+        z = x / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
+    return float(min(grid, key=nll))
+
+
 def _lr_lambda(total: int, warmup: int):  # type: ignore[no-untyped-def]
     def f(step: int) -> float:
         if step < warmup:
@@ -263,6 +283,7 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
     best = load_checkpoint(out)
     meta.update(epochs_run=epoch + 1, best_epoch=best_epoch, best_val_ner_f1=best_score[0],
                 train_minutes=(time.time() - started) / 60, stopped_early=out_of_time)
+    meta["temperature"] = fit_temperature(best.model, val_pages, tokenizer.pad_id)
     if docs["test"]:
         test_pages = encode("test")
         meta["test_metrics"] = evaluate_pages(best.model, test_pages, tokenizer.pad_id)
