@@ -40,7 +40,9 @@ from invoicegen.deployment.batch_io import (
 )
 from invoicegen.deployment.batch_runner import AsyncBatchRunner
 from invoicegen.deployment.model_loader import ModelLoader
+from invoicegen.extract.output import csv_text, summary_row
 from invoicegen.extract.pipeline import ExtractOptions
+from invoicegen.schema import ExtractionResult
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -84,6 +86,10 @@ def test_outputs_mirror_paths_and_bad_files_go_to_errors_jsonl(tmp_path: Path, l
         assert e["sha256"] == sha256(src / e["path"]) and e["path"] in e["message"]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", e["time"])
     assert summary_files(out) == sorted(GOOD)
+    # the same CSV as `invoicegen extract --format csv` would write for these documents
+    expected = csv_text([summary_row(rel, ExtractionResult.model_validate_json((out / f"{rel}.json").read_bytes()))
+                         for rel in sorted(GOOD)])
+    assert (out / "summary.csv").read_bytes() == expected.encode()
     assert_complete(src, out)
 
 

@@ -68,7 +68,6 @@ from invoicegen.deployment.batch_io import (
     write_summary,
 )
 from invoicegen.deployment.model_loader import ModelLoader
-from invoicegen.extract.output import summary_row
 from invoicegen.extract.pipeline import ExtractOptions
 
 log = logging.getLogger("invoicegen.batch")
@@ -176,7 +175,6 @@ class _Run:
         self.out, self.inputs, self.stop = out, inputs, stop
         self.stats = BatchStats(total=len(inputs), engine="local", output_dir=str(out))
         self.errors = ErrorLog(out, fsync=runner.fsync)
-        self.rows: dict[str, dict[str, str]] = {}
         self.done: set[str] = set()
         self.failed: set[str] = set()
         self.pending: dict[Future[LoadOutcome], tuple[_Job, Executor]] = {}
@@ -248,8 +246,6 @@ class _Run:
         if o.status == "skipped":
             self.stats.skipped += 1
             self.done.add(o.rel)
-            if o.row is not None:
-                self.rows[o.rel] = o.row
         elif o.status == "ignored":
             self.stats.ignored += 1
         else:
@@ -295,7 +291,6 @@ class _Run:
             except OSError as exc:
                 self._fail(o.rel, o.sha256, type(exc).__name__, f"writing the output: {exc}")
                 continue
-            self.rows[o.rel] = summary_row(o.rel, res)
             self.done.add(o.rel)
             self.stats.processed += 1
             self.stats.pages += res.document.pages
@@ -359,7 +354,7 @@ class _Run:
             self.errors.close()
             return
         self.errors.compact((i.rel for i in self.inputs), self.done)
-        write_summary(self.out, self.inputs, self.rows, self.failed, fsync=self.r.fsync)
+        write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
 
 
 @contextmanager

@@ -48,7 +48,6 @@ from invoicegen.deployment.batch_io import (
     sweep_temp_files,
     write_summary,
 )
-from invoicegen.extract.output import summary_row
 from invoicegen.extract.pipeline import ExtractOptions
 from invoicegen.schema import Document
 
@@ -57,8 +56,8 @@ log = logging.getLogger("invoicegen.batch.ray")
 RAY_MISSING = ('the ray engine needs Ray Data, which is not installed: pip install "invoicegen[ray]" '
                '(or pip install "ray[data]>=2.9"); or use --engine local')
 
-_COLUMNS = ("rel", "path", "sha256", "status", "document", "dpi", "timings", "load_ms", "row", "error_type",
-            "message", "pages")
+_COLUMNS = ("rel", "path", "sha256", "status", "document", "dpi", "timings", "load_ms", "error_type", "message",
+            "pages")
 
 
 def import_ray() -> Any:
@@ -81,7 +80,7 @@ def _outcome_to_row(o: LoadOutcome) -> dict[str, Any]:
         "rel": o.rel, "path": o.path, "sha256": o.sha256, "status": o.status,
         "document": o.document.model_dump_json() if o.document is not None else "",
         "dpi": int(o.dpi), "timings": json.dumps(o.timings_ms), "load_ms": float(o.load_ms),
-        "row": json.dumps(o.row) if o.row is not None else "", "error_type": o.error_type,
+        "error_type": o.error_type,
         "message": o.message, "pages": len(o.document.pages) if o.document is not None else 0,
     }
 
@@ -90,8 +89,7 @@ def _row_to_outcome(row: dict[str, Any]) -> LoadOutcome:
     doc = Document.model_validate_json(row["document"]) if row["document"] else None
     return LoadOutcome(rel=str(row["rel"]), sha256=str(row["sha256"]), status=row["status"], path=str(row["path"]),
                        document=doc, dpi=int(row["dpi"]), timings_ms=json.loads(row["timings"]),
-                       load_ms=float(row["load_ms"]), row=json.loads(row["row"]) if row["row"] else None,
-                       error_type=str(row["error_type"]), message=str(row["message"]))
+                       load_ms=float(row["load_ms"]), error_type=str(row["error_type"]), message=str(row["message"]))
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -163,8 +161,7 @@ class ModelStage:
                 if isinstance(res, Exception):
                     row.update(status="failed", error_type=type(res).__name__, message=error_message(res))
                 else:
-                    row.update(status="processed", row=json.dumps(summary_row(o.rel, res)),
-                               pages=res.document.pages)
+                    row.update(status="processed", pages=res.document.pages)
         for row in rows:
             row["document"] = ""  # the words are not needed past this point
         return _columns(rows)
@@ -218,7 +215,6 @@ class RayBatchEngine:
             inputs = discover_inputs(src, out)
             stats = BatchStats(total=len(inputs), engine="ray", output_dir=str(out))
             errors = ErrorLog(out, fsync=self.fsync)
-            rows: dict[str, dict[str, str]] = {}
             done: set[str] = set()
             failed: set[str] = set()
             started = False
@@ -233,8 +229,6 @@ class RayBatchEngine:
                         rel, status = row["rel"], row["status"]
                         if status in ("processed", "skipped"):
                             done.add(rel)
-                            if row["row"]:
-                                rows[rel] = json.loads(row["row"])
                             if status == "processed":
                                 stats.processed += 1
                                 stats.pages += int(row["pages"])
@@ -259,7 +253,7 @@ class RayBatchEngine:
                 if started:
                     ray.shutdown()
             errors.compact((i.rel for i in inputs), done)
-            write_summary(out, inputs, rows, failed, fsync=self.fsync)
+            write_summary(out, inputs, failed, fsync=self.fsync)
             stats.seconds = time.perf_counter() - t0
             return stats
 
