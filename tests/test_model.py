@@ -153,3 +153,15 @@ def test_constrained_viterbi_never_emits_an_orphan_inside_tag() -> None:
     path = [labels[i] for i in constrained_viterbi(lp, labels)]
     assert path in (["O", "B-X", "I-X"], ["O", "O", "O"])
     assert path == ["O", "B-X", "I-X"]
+
+
+def test_an_iban_wrapped_onto_the_next_line_stays_one_entity() -> None:
+    # "DE89 3704 0044 0532" / "0130 00" — the second line starts back at the left edge
+    boxes = [(100, 10, 130, 20), (135, 10, 165, 20), (170, 10, 200, 20), (205, 10, 235, 20),
+             (100, 23, 130, 33), (135, 23, 155, 33), (400, 23, 450, 33)]
+    tags = ["B-SUPPLIER_IBAN"] + ["I-SUPPLIER_IBAN"] * 5 + ["B-TOTAL_AMOUNT"]
+    ents = group_entities(tags, boxes)
+    assert [(e.type, e.words) for e in ents] == [("SUPPLIER_IBAN", [0, 1, 2, 3, 4, 5]), ("TOTAL_AMOUNT", [6])]
+    # an I- tag far away on another part of the page does not join: it starts its own instance
+    far = group_entities(["B-SUPPLIER_IBAN", "I-SUPPLIER_IBAN"], [(100, 10, 130, 20), (100, 300, 130, 310)])
+    assert len(far) == 2

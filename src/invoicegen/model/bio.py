@@ -57,12 +57,16 @@ class Entity:
     words: list[int] = field(default_factory=list)
 
 
-def _near(a: BBox, b: BBox) -> bool:
-    """Is box b on the same or a following line close to a, with overlapping x-range?"""
+def _joins(words: Sequence[BBox], b: BBox) -> bool:
+    """May word box ``b`` continue an instance whose word boxes are ``words``? It must sit on the
+    last word's line or the next one, and overlap the instance horizontally (or follow it closely):
+    a wrapped IBAN or address line starts back at the left edge of the instance."""
+    a = words[-1]
     h = max(a[3] - a[1], b[3] - b[1], 1e-6)
-    vertical = -h <= b[1] - a[3] <= 1.5 * h or abs((a[1] + a[3]) - (b[1] + b[3])) / 2 <= h
-    horizontal = min(a[2], b[2]) - max(a[0], b[0]) > -2 * h
-    return vertical and horizontal
+    same_line = abs((a[1] + a[3]) - (b[1] + b[3])) / 2 <= 0.6 * h
+    next_line = -0.5 * h <= b[1] - a[3] <= 1.5 * h
+    x0, x1 = min(w[0] for w in words), max(w[2] for w in words)
+    return (same_line or next_line) and min(x1, b[2]) - max(x0, b[0]) > -2 * h
 
 
 def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
@@ -77,7 +81,7 @@ def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
         target = None
         if prefix == "I":
             for cand in reversed(open_by_type.get(ent, [])):
-                if any(_near(boxes[w], boxes[i]) for w in cand.words[-3:]):
+                if _joins([boxes[w] for w in cand.words], boxes[i]):
                     target = cand
                     break
         if target is None:
