@@ -163,7 +163,8 @@ def test_error_log_never_glues_onto_a_cut_line_and_compacts_to_one_line_per_inpu
     assert [(e["path"], e["message"]) for e in lines] == [("a.pdf", "a.pdf: again")]
 
 
-def test_model_stage_failure_fails_only_that_document(tmp_path: Path, loader: ModelLoader,
+@pytest.mark.parametrize("batch_size", [3, 1])
+def test_model_stage_failure_fails_only_that_document(tmp_path: Path, loader: ModelLoader, batch_size: int,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -178,7 +179,7 @@ def test_model_stage_failure_fails_only_that_document(tmp_path: Path, loader: Mo
         return real(docs, **kw)
 
     monkeypatch.setattr(extractor, "extract_many", flaky)
-    stats = runner(loader, batch_size=3).process_directory(src, out)
+    stats = runner(loader, batch_size=batch_size).process_directory(src, out)
     assert (stats.processed, stats.failed) == (2, 1)
     assert [(e["path"], e["error"], e["message"]) for e in error_lines(out)] == [
         ("b.pdf", "RuntimeError", "RuntimeError: model exploded")]

@@ -487,9 +487,9 @@ def extract_batch(extractor: Extractor, docs: Sequence[LoadedDocument], load_ms:
     that breaks the model (a bug, not bad input) fails alone instead of taking its batch along."""
     try:
         return list(extractor.extract_many(docs, options=options, load_ms=load_ms))
-    except Exception:
+    except Exception as exc:
         if len(docs) == 1:
-            raise
+            return [exc]
     out: list[ExtractionResult | Exception] = []
     for doc, ms in zip(docs, load_ms, strict=True):
         try:
