@@ -25,9 +25,8 @@ from tqdm import tqdm
 from invoicegen.model.checkpoint import base_config, load_base_backbone, save_checkpoint
 from invoicegen.model.data import ModelPage, iter_documents, length_batches, load_split_ids, prepare_labelled
 from invoicegen.model.encode import collate
-from invoicegen.model.metrics import head_scores
 from invoicegen.model.multitask import MultiTaskLayoutLMv3, backbone_config
-from invoicegen.model.predict import HEAD_NAMES, predict_pages, torch_runner
+from invoicegen.model.predict import HEAD_NAMES, predict_pages, score_pages, torch_runner
 from invoicegen.model.recipes import Recipe
 from invoicegen.model.tokenizer import WordTokenizer
 from invoicegen.schema import HEADS
@@ -62,15 +61,7 @@ def evaluate_pages(model: MultiTaskLayoutLMv3, pages: Sequence[ModelPage], pad_i
                    batch_size: int = 16) -> dict[str, Any]:
     """Span P/R/F1 per head on gold-labelled pages (model in eval mode)."""
     model.eval()
-    logits = predict_pages(pages, torch_runner(model, pad_id), batch_size=batch_size)
-    gold: dict[str, list[list[str]]] = {h: [] for h in HEAD_NAMES}
-    pred: dict[str, list[list[str]]] = {h: [] for h in HEAD_NAMES}
-    for page, lg in zip(pages, logits, strict=True):
-        assert page.gold is not None
-        for h in HEAD_NAMES:
-            gold[h].append(page.gold[h])
-            pred[h].append([HEADS[h][i] for i in lg[h].argmax(-1)])
-    return head_scores(gold, pred)
+    return score_pages(pages, torch_runner(model, pad_id), batch_size=batch_size)
 
 
 def fit_temperature(model: MultiTaskLayoutLMv3, pages: Sequence[ModelPage], pad_id: int) -> float:
