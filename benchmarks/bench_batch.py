@@ -1,7 +1,7 @@
 """Throughput of the batch engines on born-digital invoices (the bar: local runner >= 1.5x a plain
 sequential loop on 2 cores).
 
-Usage: python benchmarks/bench_batch.py [--n 200] [--model DIR] [--docs DIR] [--no-ray] [--json FILE]
+Usage: python benchmarks/bench_batch.py [--n 200] [--model DIR] [--docs DIR | --keep DIR] [--no-ray] [--json FILE]
 
 Generates ``--n`` invoices with the factory into a temp directory (or takes the PDFs under
 ``--docs``), then measures docs/s for: a plain loop of ``Extractor.extract`` one file at a time; the
@@ -106,7 +106,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="invoices to generate")
     ap.add_argument("--seed", type=int, default=2024)
-    ap.add_argument("--docs", type=Path, help="use the PDFs under this directory instead of generating")
+    ap.add_argument("--docs", type=Path, help="use this factory dataset (or folder of PDFs) instead of generating")
+    ap.add_argument("--keep", type=Path, help="generate into this directory and keep it (reuse with --docs)")
     ap.add_argument("--model", help="checkpoint directory")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="loader threads/processes of the local runner")
@@ -117,10 +118,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
         data = None
-        if args.docs:
-            src = args.docs
+        if args.docs:  # a factory dataset directory (PDFs under pdf/) or any folder of PDFs
+            is_dataset = (args.docs / "documents.jsonl").is_file()
+            data = args.docs if is_dataset else None
+            src = args.docs / "pdf" if is_dataset else args.docs
         else:
-            data = _generate(args.n, work / "factory", args.seed)
+            data = _generate(args.n, args.keep or work / "factory", args.seed)
             src = data / "pdf"
         pdfs = sorted(p for p in src.rglob("*.pdf"))
         model = _model(args, data, work)
