@@ -70,6 +70,7 @@ class _DeviceRuntime:
         self.name, self.version = inner.name, inner.version
         self.backend, self.quantized = inner.backend, inner.quantized
         self.tokenizer, self.recipe = inner.tokenizer, inner.recipe
+        self.temperature = inner.temperature
         self.device, self.fp16 = device, fp16
         self.model = getattr(inner, "model", None)
 

@@ -127,6 +127,7 @@ class _NoModel:
     version = "0"
     backend = "torch"
     quantized = False
+    temperature = 1.0
     tokenizer: Any = None
     recipe: Any = None
 
