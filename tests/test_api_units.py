@@ -173,7 +173,7 @@ class _FakeLoader:
 
 
 def _batcher(loader: _FakeLoader, **kw: Any) -> MicroBatcher:
-    opts = {"max_batch": 8, "max_wait_s": 0.02, "queue_size": 16, "load_workers": 2, "timeout_s": 5.0, **kw}
+    opts = {"max_batch": 8, "max_wait_s": 0.02, "queue_size": 16, "load_workers": 2, "timeout_s": 60.0, **kw}
     return MicroBatcher(loader, ServiceMetrics(), **opts)  # type: ignore[arg-type]
 
 
