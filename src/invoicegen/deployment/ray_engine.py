@@ -277,7 +277,9 @@ class RayBatchEngine:
         model_kw: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         model_kw["memory"] = self.model_memory
         ds = ray.data.read_binary_files([str(i.path) for i in inputs], include_paths=True)
-        ds = ds.map_batches(load_stage, batch_size=1, num_cpus=self.load_cpus,
+        # batch_size=None: whole read blocks, so Ray fuses reading and loading into one task per block
+        # (an explicit batch size keeps them apart: two tasks, and a copy through the object store)
+        ds = ds.map_batches(load_stage, batch_size=None, num_cpus=self.load_cpus,
                             fn_kwargs={"root": str(src), "out": str(out), "options": LoadOptions.of(self.options),
                                        "force": self.force, "ignore_unsupported": self.ignore_unsupported})
         ds = ds.map_batches(ModelStage, batch_size=self.batch_size,
