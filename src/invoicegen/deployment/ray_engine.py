@@ -179,13 +179,14 @@ class RayBatchEngine:
     local Ray with ``num_cpus`` (default: all) and stops it afterwards. An already initialised Ray
     (``ray.init`` by the caller) is used as it is and left running. ``model_actors``: model replicas
     (default: one per GPU, or 1 without GPUs); ``load_cpus``: CPUs per loading task; ``model_memory``:
-    bytes of memory reserved per model actor.
+    bytes of memory reserved per model actor; ``files_per_task``: files read and loaded per task.
     """
 
     def __init__(self, model_path: str | Path, *, address: str | None = None, batch_size: int = 16,
                  options: ExtractOptions | None = None, force: bool = False, ignore_unsupported: bool = False,
                  progress: bool = True, model_actors: int | None = None, load_cpus: float = 1.0,
-                 num_cpus: int | None = None, model_memory: int = 1 << 30, fsync: bool = True) -> None:
+                 num_cpus: int | None = None, model_memory: int = 1 << 30, files_per_task: int = 4,
+                 fsync: bool = True) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.model_path = Path(model_path).resolve()
@@ -200,6 +201,7 @@ class RayBatchEngine:
         self.load_cpus = load_cpus
         self.num_cpus = num_cpus
         self.model_memory = model_memory
+        self.files_per_task = max(1, files_per_task)
         self.fsync = fsync
 
     def run(self, input_dir: str | Path, output_dir: str | Path, stop: threading.Event | None = None) -> BatchStats:
@@ -276,9 +278,16 @@ class RayBatchEngine:
         # and OCR its batch itself, and loading would no longer overlap inference.
         model_kw: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         model_kw["memory"] = self.model_memory
-        ds = ray.data.read_binary_files([str(i.path) for i in inputs], include_paths=True)
-        # batch_size=None: whole read blocks, so Ray fuses reading and loading into one task per block
-        # (an explicit batch size keeps them apart: two tasks, and a copy through the object store)
+        # One read block per `files_per_task` files, and the load stage takes whole blocks
+        # (batch_size=None): Ray then fuses reading and loading into one small task per block. An
+        # explicit batch size would keep them apart (two tasks, a copy through the object store); Ray's
+        # default blocks hold n / (2 x CPUs) files each, thousands of files' bytes in one task.
+        paths = [str(i.path) for i in inputs]
+        blocks = max(1, -(-len(paths) // self.files_per_task))
+        try:
+            ds = ray.data.read_binary_files(paths, include_paths=True, override_num_blocks=blocks)
+        except TypeError:  # Ray < 2.10 calls it parallelism
+            ds = ray.data.read_binary_files(paths, include_paths=True, parallelism=blocks)
         ds = ds.map_batches(load_stage, batch_size=None, num_cpus=self.load_cpus,
                             fn_kwargs={"root": str(src), "out": str(out), "options": LoadOptions.of(self.options),
                                        "force": self.force, "ignore_unsupported": self.ignore_unsupported})
