@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(BIN)/invoicegen read $(SAMPLE)
+	$(BIN)/invoicegen extract $(SAMPLE)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -148,8 +148,12 @@ class Extractor:
             return FieldValue(value=normalize_field(c.entity, c.text, ctx), text=c.text,
                               confidence=round(c.confidence, 4), page=c.page, bbox=_round_box(c.bbox))
 
-        fields = {field_key(e): field_value(lst[0]) for e, lst in per_entity.items()}
-        alternatives = {field_key(e): [field_value(c) for c in lst[1:]] for e, lst in per_entity.items()}
+        fields: dict[str, FieldValue] = {}
+        alternatives: dict[str, list[FieldValue]] = {}
+        for e, lst in per_entity.items():
+            # a candidate that reads as a value of its type beats a more confident one that does not
+            values = sorted((field_value(c) for c in lst), key=lambda f: (f.value is None, -f.confidence))
+            fields[field_key(e)], alternatives[field_key(e)] = values[0], values[1:]
         if "currency" not in fields and ctx.currency and "total_amount" in fields:
             total = fields["total_amount"]
             fields["currency"] = FieldValue(value=ctx.currency, text=total.text, confidence=total.confidence,

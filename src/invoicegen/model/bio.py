@@ -69,17 +69,29 @@ def _joins(words: Sequence[BBox], b: BBox) -> bool:
     return (same_line or next_line) and min(x1, b[2]) - max(x0, b[0]) > -2 * h
 
 
+def _same_line_next(a: BBox, b: BBox) -> bool:
+    """Is ``b`` the next word after ``a`` on the same line, within about a word space?"""
+    h = max(a[3] - a[1], b[3] - b[1], 1e-6)
+    return abs((a[1] + a[3]) - (b[1] + b[3])) / 2 <= 0.5 * h and -0.2 * h <= b[0] - a[2] <= 1.2 * h
+
+
 def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
-    """Entity instances from word tags in reading order. ``B-X`` opens an instance; ``I-X`` joins the
-    nearest open ``X`` instance whose last word is close by, else opens one (repairs broken IOB2)."""
+    """Entity instances from word tags in reading order. ``B-X`` opens an instance, unless it directly
+    follows an ``X`` word on the same line (then it continues it); ``I-X`` joins the nearest open ``X``
+    instance close by, else opens one. This repairs the broken IOB2 a small model produces."""
     entities: list[Entity] = []
     open_by_type: dict[str, list[Entity]] = {}
+    last_of_word: dict[int, Entity] = {}
     for i, tag in enumerate(tags):
         if tag == OUTSIDE:
             continue
         prefix, ent = tag[0], tag[2:]
         target = None
-        if prefix == "I":
+        prev = last_of_word.get(i - 1)
+        if prev is not None and prev.type == ent and _same_line_next(boxes[i - 1], boxes[i]):
+            # "€" + "1.234,00" or "20." + "Oktober" + "2020" tagged B, B: one value, not two
+            target = prev
+        elif prefix == "I":
             for cand in reversed(open_by_type.get(ent, [])):
                 if _joins([boxes[w] for w in cand.words], boxes[i]):
                     target = cand
@@ -89,6 +101,7 @@ def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
             entities.append(target)
             open_by_type.setdefault(ent, []).append(target)
         target.words.append(i)
+        last_of_word[i] = target
     return entities
 
 
