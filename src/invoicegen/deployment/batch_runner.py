@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -69,6 +70,7 @@ from invoicegen.deployment.batch_io import (
 )
 from invoicegen.deployment.model_loader import ModelLoader
 from invoicegen.extract.pipeline import ExtractOptions
+from invoicegen.schema import ExtractionResult
 
 log = logging.getLogger("invoicegen.batch")
 
@@ -89,8 +91,9 @@ class AsyncBatchRunner:
 
     def __init__(self, model_loader: ModelLoader | None = None, batch_size: int = 16, num_workers: int = 4,
                  use_threads: bool = True, *, options: ExtractOptions | None = None,
-                 max_inflight: int | None = None, max_wait_s: float = 2.0, force: bool = False,
-                 ignore_unsupported: bool = False, progress: bool = True, fsync: bool = True) -> None:
+                 max_inflight: int | None = None, max_wait_s: float = 2.0, model_threads: int | None = None,
+                 torch_threads: int | None = None, force: bool = False, ignore_unsupported: bool = False,
+                 progress: bool = True, fsync: bool = True) -> None:
         if batch_size < 1 or num_workers < 1:
             raise ValueError("batch_size and num_workers must be at least 1")
         self.model_loader = model_loader or ModelLoader()
@@ -103,6 +106,11 @@ class AsyncBatchRunner:
         """Documents submitted for loading or loaded but not yet written (the memory bound)."""
         self.max_wait_s = max_wait_s
         """A partial batch goes to the model once its oldest document has waited this long."""
+        self.model_threads = model_threads
+        """Batches in the model at once (default: 2 on CPU, 1 on GPU): while one batch is in
+        Python (encoding, decoding), the other runs matrix products with the GIL released."""
+        self.torch_threads = torch_threads
+        """torch intra-op threads during the run (default: cores / model_threads; restored after)."""
         self.force = force
         self.ignore_unsupported = ignore_unsupported
         self.progress = progress
@@ -153,13 +161,17 @@ class AsyncBatchRunner:
                 log.info("removed %d temp file(s) left by an earlier run", swept)
             inputs = discover_inputs(src, out)
             extractor = self.model_loader.load_model()  # fail before touching anything else
-            run = _Run(self, extractor, out, inputs, stop)
-            try:
-                run.execute()
-            except BaseException:
-                run.finish(aborted=True)
-                raise
-            run.finish(aborted=False)
+            on_gpu = self.model_loader.device.startswith("cuda")
+            model_threads = self.model_threads or (1 if on_gpu else min(2, os.cpu_count() or 1))
+            torch_threads = self.torch_threads or max(1, (os.cpu_count() or 1) // model_threads)
+            run = _Run(self, extractor, out, inputs, stop, model_threads)
+            with _torch_threads(None if on_gpu else torch_threads):
+                try:
+                    run.execute()
+                except BaseException:
+                    run.finish(aborted=True)
+                    raise
+                run.finish(aborted=False)
             run.stats.seconds = time.perf_counter() - t0
             log.info("batch done: %s", run.stats.line())
             return run.stats
@@ -169,7 +181,7 @@ class _Run:
     """The state of one run: the pool, the documents in flight, the counters."""
 
     def __init__(self, runner: AsyncBatchRunner, extractor: Any, out: Path, inputs: list[InputFile],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, model_threads: int) -> None:
         self.r = runner
         self.extractor = extractor
         self.out, self.inputs, self.stop = out, inputs, stop
@@ -184,6 +196,9 @@ class _Run:
         self._exhausted = False
         self.load_options = LoadOptions.of(runner.options)
         self.pool = runner._make_pool()
+        self.model_threads = model_threads
+        self.model_pool = ThreadPoolExecutor(model_threads, thread_name_prefix="invoicegen-batch-model")
+        self.running: dict[Future[list[ExtractionResult | Exception]], list[LoadOutcome]] = {}
         self.bar = tqdm(total=len(inputs), unit="doc", disable=not runner.progress, file=sys.stderr,
                         dynamic_ncols=True, desc="batch")
 
@@ -208,22 +223,29 @@ class _Run:
                                ignore_unsupported=r.ignore_unsupported, keep_open=r.use_threads)
         self.pending[fut] = (job, self.pool)
 
-    def _harvest(self, timeout: float | None) -> None:
-        """Take finished loads (waiting up to ``timeout`` for the first one)."""
-        if not self.pending:
+    def _wait(self, timeout: float | None) -> None:
+        """Take finished loads and model batches (waiting up to ``timeout`` for the first one)."""
+        futures: list[Future[Any]] = [*self.pending, *self.running]
+        if not futures:
             return
-        finished, _ = wait(list(self.pending), timeout=timeout, return_when=FIRST_COMPLETED)
+        finished, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
         for fut in finished:
-            job, pool = self.pending.pop(fut)
-            try:
-                outcome = fut.result()
-            except BrokenProcessPool:
-                self._pool_broke(job, pool)
-                continue
-            except Exception as exc:  # load_input catches everything; this is a pickling problem
-                outcome = LoadOutcome(job.item.rel, "", "failed", path=str(job.item.path),
-                                      error_type=type(exc).__name__, message=str(exc))
-            self._take(outcome)
+            if fut in self.running:
+                self._batch_done(fut)
+            else:
+                self._load_done(fut)
+
+    def _load_done(self, fut: Future[LoadOutcome]) -> None:
+        job, pool = self.pending.pop(fut)
+        try:
+            outcome = fut.result()
+        except BrokenProcessPool:
+            self._pool_broke(job, pool)
+            return
+        except Exception as exc:  # load_input catches everything; this is a pickling problem
+            outcome = LoadOutcome(job.item.rel, "", "failed", path=str(job.item.path),
+                                  error_type=type(exc).__name__, message=str(exc))
+        self._take(outcome)
 
     def _pool_broke(self, job: _Job, pool: Executor) -> None:
         """A loader process died (a crash or out of memory in a decoder): every file the pool held
@@ -269,18 +291,32 @@ class _Run:
 
     # -- the model -------------------------------------------------------------------------------
 
-    def _run_model(self, batch: list[tuple[LoadOutcome, float]]) -> None:
+    def _model_job(self, outcomes: list[LoadOutcome]) -> list[ExtractionResult | Exception]:
+        """Runs in a model thread: one extract_many call for the batch; the documents are closed."""
         opts = self.r.options
-        outcomes = [o for o, _ in batch]
         docs = []
         try:
             docs = [open_outcome(o, opts) for o in outcomes]
-            results = extract_batch(self.extractor, docs, [o.load_ms for o in outcomes], opts)
+            return extract_batch(self.extractor, docs, [o.load_ms for o in outcomes], opts)
         finally:
             for d in docs:
                 d.close()
             for o in outcomes:
                 o.loaded = None
+
+    def _submit_batch(self) -> None:
+        n = self.r.batch_size
+        batch, self.ready = self.ready[:n], self.ready[n:]
+        outcomes = [o for o, _ in batch]
+        self.running[self.model_pool.submit(self._model_job, outcomes)] = outcomes
+
+    def _batch_done(self, fut: Future[list[ExtractionResult | Exception]]) -> None:
+        """Back in the driver: write the outputs of a finished batch."""
+        outcomes = self.running.pop(fut)
+        try:
+            results = fut.result()
+        except Exception as exc:  # extract_batch returns errors; this would be a bug around it
+            results = [exc] * len(outcomes)
         for o, res in zip(outcomes, results, strict=True):
             if isinstance(res, Exception):
                 log.error("model stage failed on %s: %r", o.rel, res)
@@ -297,46 +333,54 @@ class _Run:
             self._tick()
 
     def _batch_due(self) -> bool:
-        if not self.ready:
+        if not self.ready or len(self.running) >= self.model_threads:
             return False
         if len(self.ready) >= self.r.batch_size or not (self._more or self.pending):
             return True
         return time.perf_counter() - self.ready[0][1] >= self.r.max_wait_s
 
+    @property
+    def _in_flight(self) -> int:
+        return len(self.pending) + len(self.ready) + sum(len(b) for b in self.running.values())
+
     # -- the loop ---------------------------------------------------------------------------------
 
     def execute(self) -> None:
         while not self.stop.is_set():
-            # keep the loaders fed: everything submitted or waiting counts against the bound
-            while len(self.pending) + len(self.ready) < self.r.max_inflight:
+            # keep the loaders fed: everything submitted, loaded or in the model counts against the bound
+            while self._in_flight < self.r.max_inflight:
                 job = self._next_job()
                 if job is None:
                     break
                 self._submit(job)
-            if not self.pending and not self.ready and not self._more:
+            if not (self.pending or self.ready or self.running or self._more):
                 break
             if self._batch_due():
-                self._harvest(0)  # whatever else finished joins this batch
-                n = self.r.batch_size
-                batch, self.ready = self.ready[:n], self.ready[n:]
-                self._run_model(batch)
+                self._wait(0)  # whatever else finished joins this batch
+                self._submit_batch()
                 continue
-            if self.pending:
-                wait_s = None
-                if self.ready:
-                    wait_s = max(0.0, self.r.max_wait_s - (time.perf_counter() - self.ready[0][1]))
-                self._harvest(min(wait_s, 0.5) if wait_s is not None else 0.5)  # 0.5: check `stop`
+            timeout = 0.5  # at most: check `stop`
+            if self.ready and len(self.running) < self.model_threads:
+                timeout = min(timeout, max(0.0, self.r.max_wait_s - (time.perf_counter() - self.ready[0][1])))
+            self._wait(timeout)
         if self.stop.is_set():
             self.stats.interrupted = True
 
     def finish(self, aborted: bool) -> None:
         """Stop the loaders, record what they finished, compact errors.jsonl, rebuild summary.csv.
 
-        On a graceful stop, loads that already finished keep their verdict (skipped/failed); loaded
-        documents that did not reach the model are dropped (the rerun does them). On an abort (a
-        second Ctrl-C, an exception), only the error log is closed: the next run rebuilds the rest.
+        On a graceful stop, batches in the model finish and are written, loads that already finished
+        keep their verdict (skipped/failed), loaded documents that did not reach the model are dropped
+        (the rerun does them). On an abort (a second Ctrl-C, an exception), only the error log is
+        closed: the next run rebuilds the rest.
         """
         self.pool.shutdown(wait=not aborted, cancel_futures=True)
+        if not aborted:
+            for mfut in list(self.running):  # the batches in the model finish and are written
+                wait([mfut])
+                self._batch_done(mfut)
+        self.model_pool.shutdown(wait=not aborted, cancel_futures=True)
+        self.running.clear()
         for fut in list(self.pending):
             if fut.done() and not fut.cancelled() and fut.exception() is None and not aborted:
                 outcome = fut.result()
@@ -355,6 +399,23 @@ class _Run:
             return
         self.errors.compact((i.rel for i in self.inputs), self.done)
         write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads (process-wide) for the run, and restore them after: with two
+    batches in the model at once, 2 x 2 threads on 2 cores would only fight over the cores."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
