@@ -402,3 +402,19 @@ def test_unclosed_document_releases_the_pdf_when_collected() -> None:
     del doc
     gc.collect()
     assert backend._pdf is None
+
+
+def test_truncated_image_is_refused_even_after_weasyprint_was_imported() -> None:
+    """WeasyPrint flips Pillow's LOAD_TRUNCATED_IMAGES on import; uploads must not be affected."""
+    import io
+
+    import weasyprint  # noqa: F401
+    from PIL import Image
+
+    from invoicegen.document import load_document
+    from invoicegen.errors import CorruptFileError
+
+    buf = io.BytesIO()
+    Image.new("RGB", (400, 300), "white").save(buf, "PNG")
+    with pytest.raises(CorruptFileError):
+        load_document(buf.getvalue()[:-200], ocr="none")

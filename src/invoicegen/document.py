@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from invoicegen.errors import (
     CorruptFileError,
@@ -972,6 +972,8 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 def _load_image(data: bytes, kind: str, name: str, sha: str, engine_name: str | None, mode: str,
                 dpi: int, limits: Limits, t0: float) -> LoadedDocument:
+    # WeasyPrint sets this Pillow-wide flag on import; a truncated upload must stay an error here
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     frames, dpis = _decode_images(data, kind, name, dpi, limits)
     backend = _ImageBackend(frames, dpis, name, limits)
     doc = LoadedDocument(Document(filename=name, sha256=sha, media_type=MEDIA_TYPES[kind]), backend, dpi)
