@@ -261,6 +261,17 @@ def test_async_cancel_stops_gracefully(tmp_path: Path, loader: ModelLoader) -> N
     assert sorted(summary_files(out)) == sorted(p.name.removesuffix(".json") for p in done)
 
 
+def test_process_mode_reports_workers_that_cannot_load_the_model(tmp_path: Path) -> None:
+    src, broken_model = tmp_path / "in", tmp_path / "model"
+    src.mkdir()
+    broken_model.mkdir()  # exists, but holds no checkpoint: every worker's initializer fails
+    shutil.copy(SAMPLE_PDF, src / "x.pdf")
+    with pytest.raises(BatchError, match="worker processes died"):
+        AsyncBatchRunner(ModelLoader(broken_model), num_workers=1, use_threads=False,
+                         progress=False).process_directory(src, tmp_path / "out")
+    assert error_lines(tmp_path / "out") == []  # not one error line per input
+
+
 def test_directories_are_checked_and_the_output_is_locked(tmp_path: Path, loader: ModelLoader) -> None:
     src = tmp_path / "in"
     src.mkdir()

@@ -347,6 +347,8 @@ class LoadOutcome:
     load_ms: float = 0.0
     error_type: str = ""
     message: str = ""
+    pages: int = 0
+    """Processed inputs: pages of the document."""
 
 
 def file_sha256(path: Path) -> str:

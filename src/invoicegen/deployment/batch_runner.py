@@ -84,9 +84,12 @@ class _Job:
 class AsyncBatchRunner:
     """Runs a directory of invoices through the model (see the module docstring).
 
-    ``batch_size``: documents per model call. ``num_workers``: loader threads/processes.
-    ``use_threads``: threads share the model process (cheap, good when OCR/PDFium release the GIL);
-    processes (``False``) load in parallel Python too, at ~1 s start-up per process.
+    ``batch_size``: documents per model call. ``use_threads=True``: ``num_workers`` loader threads
+    feed up to ``model_threads`` concurrent model batches in this process (one model in memory; the
+    GIL limits the Python parts to one core). ``use_threads=False``: ``num_workers`` processes, each
+    with its own model (CPU only), run the whole pipeline for their batches, so the Python parts
+    (PDF text, encoding, decoding, JSON) use every core too, at a few seconds' start-up and one
+    model's memory per process.
     """
 
     def __init__(self, model_loader: ModelLoader | None = None, batch_size: int = 16, num_workers: int = 4,
@@ -149,7 +152,11 @@ class AsyncBatchRunner:
             return ThreadPoolExecutor(self.num_workers, thread_name_prefix="invoicegen-batch-load")
         # spawn, not fork: the driver holds torch's thread pools and PDFium, neither fork-safe
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=loader_process_init)
+        threads = self.torch_threads or max(1, (os.cpu_count() or 1) // self.num_workers)
+        loader = self.model_loader
+        return ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=_pipeline_process_init,
+                                   initargs=(str(loader.model_path), loader.backend, loader.batch_size, self.options,
+                                             threads))
 
     def _run(self, input_dir: Path, output_dir: Path, stop: threading.Event) -> BatchStats:
         t0 = time.perf_counter()
@@ -160,11 +167,17 @@ class AsyncBatchRunner:
             if swept:
                 log.info("removed %d temp file(s) left by an earlier run", swept)
             inputs = discover_inputs(src, out)
-            extractor = self.model_loader.load_model()  # fail before touching anything else
-            on_gpu = self.model_loader.device.startswith("cuda")
-            model_threads = self.model_threads or (1 if on_gpu else min(2, os.cpu_count() or 1))
-            torch_threads = self.torch_threads or max(1, (os.cpu_count() or 1) // model_threads)
-            run = _Run(self, extractor, out, inputs, stop, model_threads)
+            if self.use_threads:
+                extractor = self.model_loader.load_model()  # fail before touching anything else
+                on_gpu = self.model_loader.device.startswith("cuda")
+                model_threads = self.model_threads or (1 if on_gpu else min(2, os.cpu_count() or 1))
+                torch_threads = self.torch_threads or max(1, (os.cpu_count() or 1) // model_threads)
+                run = _Run(self, extractor, out, inputs, stop, model_threads)
+            else:  # the worker processes load the model; the driver only schedules
+                if not self.model_loader.model_path.is_dir():
+                    raise FileNotFoundError(f"model directory {self.model_loader.model_path} does not exist")
+                on_gpu, torch_threads = True, 0  # (no model in the driver: leave its threads alone)
+                run = _ProcessRun(self, None, out, inputs, stop, 1)
             with _torch_threads(None if on_gpu else torch_threads):
                 try:
                     run.execute()
@@ -399,6 +412,159 @@ class _Run:
             return
         self.errors.compact((i.rel for i in self.inputs), self.done)
         write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
+
+
+class _ProcessRun(_Run):
+    """Process mode: the driver hands out batches of paths; each worker process loads its batch,
+    runs ONE extract_many call with its own model and writes the outputs, so the Python parts of
+    the pipeline (reading PDFs, encoding, decoding, JSON) run on all cores instead of one GIL.
+    Batches in different processes overlap: one loads while another runs the model."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.jobs: dict[Future[list[LoadOutcome]], tuple[list[_Job], Executor]] = {}
+        self.chunks_done = 0
+
+    def _broken(self, chunk: list[_Job], pool: Executor) -> None:
+        if not self.chunks_done:  # no process ever finished a batch: they cannot start at all
+            raise BatchError("the worker processes died before finishing any batch (could they load the "
+                             "model? run with the default --threads mode to see the error)")
+        for job in chunk:
+            self._pool_broke(job, pool)
+
+    def _next_chunk(self) -> list[_Job]:
+        if self.retry:  # files of a crashed process are retried one by one
+            return [self.retry.pop()]
+        chunk: list[_Job] = []
+        while len(chunk) < self.r.batch_size:
+            job = self._next_job()
+            if job is None:
+                break
+            chunk.append(job)
+        return chunk
+
+    def execute(self) -> None:
+        r = self.r
+        while not self.stop.is_set():
+            while len(self.jobs) < 2 * r.num_workers:  # one running and one queued per process
+                chunk = self._next_chunk()
+                if not chunk:
+                    break
+                try:
+                    fut = self.pool.submit(_pipeline_batch, [j.item for j in chunk], self.out, r.force,
+                                           r.ignore_unsupported, r.fsync)
+                except BrokenProcessPool:
+                    self._broken(chunk, self.pool)
+                    continue
+                self.jobs[fut] = (chunk, self.pool)
+            if not self.jobs and not self._more:
+                break
+            self._wait(0.5)
+        if self.stop.is_set():
+            self.stats.interrupted = True
+
+    def _wait(self, timeout: float | None) -> None:
+        if not self.jobs:
+            return
+        finished, _ = wait(list(self.jobs), timeout=timeout, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            self._chunk_done(fut)
+
+    def _chunk_done(self, fut: Future[list[LoadOutcome]]) -> None:
+        chunk, pool = self.jobs.pop(fut)
+        try:
+            outcomes = fut.result()
+        except BrokenProcessPool:
+            self._broken(chunk, pool)
+            return
+        except Exception as exc:  # _pipeline_batch catches per file; this is a bug around it
+            outcomes = [LoadOutcome(j.item.rel, "", "failed", path=str(j.item.path), error_type=type(exc).__name__,
+                                    message=error_message(exc)) for j in chunk]
+        self.chunks_done += 1
+        for o in outcomes:
+            if o.status == "processed":
+                self.done.add(o.rel)
+                self.stats.processed += 1
+                self.stats.pages += o.pages
+                self._tick()
+            else:
+                self._take(o)
+
+    def finish(self, aborted: bool) -> None:
+        """Running batches finish (their outputs are written by the processes) and are recorded;
+        queued ones are cancelled."""
+        self.pool.shutdown(wait=not aborted, cancel_futures=True)
+        if not aborted:
+            for fut in list(self.jobs):
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    self._chunk_done(fut)
+        self.jobs.clear()
+        self.model_pool.shutdown(wait=False)
+        self.bar.close()
+        if aborted:
+            self.errors.close()
+            return
+        self.errors.compact((i.rel for i in self.inputs), self.done)
+        write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
+
+
+_WORKER: dict[str, Any] = {}
+"""A pipeline process's model and options (set once by its initializer)."""
+
+
+def _pipeline_process_init(model_path: str, backend: str | None, window_batch: int, options: ExtractOptions,
+                           threads: int) -> None:
+    """Initializer of pipeline processes: SIGINT ignored, exit with the driver (as loader processes),
+    and an own model with ``threads`` intra-op threads (processes x threads = cores)."""
+    loader_process_init()
+    import torch
+
+    torch.set_num_threads(threads)
+    loader = ModelLoader(model_path, device="cpu", backend=backend, use_gpu=False, batch_size=window_batch,
+                         options=options)
+    extractor = loader.load_model()
+    if extractor.runtime.backend == "onnx":  # load_runtime gives onnxruntime every core; here they are shared
+        from invoicegen.extract.pipeline import Extractor
+        from invoicegen.model.checkpoint import load_checkpoint
+        from invoicegen.model.export import ONNX_FILE, ONNX_INT8_FILE
+        from invoicegen.model.runtime import OnnxRuntime
+
+        onnx = loader.model_path / (ONNX_INT8_FILE if extractor.runtime.quantized else ONNX_FILE)
+        runtime = OnnxRuntime(load_checkpoint(loader.model_path), onnx, threads=threads)
+        extractor = Extractor(runtime, batch_size=window_batch)
+    _WORKER.update(extractor=extractor, options=options)
+
+
+def _pipeline_batch(items: list[InputFile], out: Path, force: bool, ignore_unsupported: bool,
+                    fsync: bool) -> list[LoadOutcome]:
+    """In a pipeline process: load the files, ONE extract_many call, write the outputs. Returns one
+    small status per file (documents never cross the process boundary)."""
+    extractor, options = _WORKER["extractor"], _WORKER["options"]
+    finished: list[LoadOutcome] = []
+    loaded: list[LoadOutcome] = []
+    for item in items:
+        o = load_input(item, out, options, force=force, ignore_unsupported=ignore_unsupported, keep_open=True)
+        (loaded if o.status == "loaded" else finished).append(o)
+    if not loaded:
+        return finished
+    docs = [o.loaded for o in loaded if o.loaded is not None]
+    try:
+        results = extract_batch(extractor, docs, [o.load_ms for o in loaded], options)
+    finally:
+        for d in docs:
+            d.close()
+    for o, res in zip(loaded, results, strict=True):
+        o.loaded = None
+        if isinstance(res, Exception):
+            o.status, o.error_type, o.message = "failed", type(res).__name__, error_message(res)
+        else:
+            try:
+                atomic_write_text(output_path(out, o.rel), result_json(res), fsync=fsync)
+                o.status, o.pages = "processed", res.document.pages
+            except OSError as exc:
+                o.status, o.error_type, o.message = "failed", type(exc).__name__, f"writing the output: {exc}"
+        finished.append(o)
+    return finished
 
 
 @contextmanager
