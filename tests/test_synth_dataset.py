@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from invoicegen.schema import ENTITIES, LabelledDocument, field_key
 from invoicegen.synth.dataset import GenConfig, generate, split_layouts
-from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, LAYOUTS, RECEIPT_LAYOUTS
+from invoicegen.synth.layouts import (DOCUMENT_LAYOUTS, LAYOUTS, MIX_PREFIX, RECEIPT_LAYOUTS, compose_layout,
+                                      layout_by_id)
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -67,6 +68,33 @@ def test_split_is_by_layout_and_fixed():
     n_test = sum(splits[lid] == "test" for lid in DOCUMENT_LAYOUTS)
     assert 0.15 <= n_test / len(DOCUMENT_LAYOUTS) <= 0.25
     assert split_layouts() == splits and split_layouts(7) != splits
+
+
+def test_composed_layouts_are_new_training_structures():
+    import random
+
+    splits = split_layouts()
+    held_out = [LAYOUTS[lid] for lid in DOCUMENT_LAYOUTS if splits[lid] != "train"]
+    bases = [LAYOUTS[lid] for lid in DOCUMENT_LAYOUTS if splits[lid] == "train"]
+    rng = random.Random(0)
+    composed = [compose_layout(rng, bases, avoid=held_out) for _ in range(300)]
+    structure = [tuple(vars(c).values())[1:] for c in composed]
+    assert not {tuple(vars(h).values())[1:] for h in held_out} & set(structure)  # never a held-out layout
+    assert len(set(structure)) > 150  # far more structures than the named layouts
+    for c in composed[:20]:  # the id spells the structure, so a dataset line is enough to rebuild it
+        assert c.id.startswith(MIX_PREFIX) and layout_by_id(c.id) == c
+        assert {c.kv, c.cols, c.totals} <= {v for b in bases for v in (b.kv, b.cols, b.totals)}
+
+
+def test_mixed_dataset_puts_composed_layouts_in_train(tmp_path):
+    out = tmp_path / "mix"
+    stats = generate(6, GenConfig(out=out, seed=2, mix=1.0, verify=True), workers=1, progress=False)
+    assert stats["mismatches"] == 0 and stats["layout"] == {MIX_PREFIX: 6}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["splits"]["train"]) == 6 and manifest["mix"] == 1.0
+    docs = [LabelledDocument.model_validate_json(x) for x in (out / "documents.jsonl").read_text().splitlines()]
+    assert all(d.layout.startswith(MIX_PREFIX) for d in docs)
+    assert all(any(t == "B-TOTAL_AMOUNT" for p in d.pages for t in p.ner) for d in docs)
 
 
 def test_generate_command(tmp_path):

@@ -195,12 +195,13 @@ def generate(
     ocr: str | None = typer.Option(None, "--ocr", help="Take augmented pages' words from this OCR engine."),
     verify: bool = typer.Option(False, "--verify", help="Check every labelled box against the PDF text."),
     split_seed: int | None = typer.Option(None, "--split-seed", help="Seed of the layout split (fixed default)."),
+    mix: float = typer.Option(0.0, "--mix", help="Fraction of documents on composed training layouts."),
 ) -> None:
     """Generate synthetic invoices with exact word labels (the invoice factory)."""
     from invoicegen.synth.cli_support import run_generate
 
     run_generate(n=n, out=out, seed=seed, workers=workers, kinds=kinds, locales=locales, augment=augment, dpi=dpi,
-                 preview=preview, ocr=ocr, verify=verify, split_seed=split_seed)
+                 preview=preview, ocr=ocr, verify=verify, split_seed=split_seed, mix=mix)
 
 
 @app.command()

@@ -4,6 +4,8 @@ Every document is drawn from its own RNG seeded by ``(seed, index)``, so the out
 on the number of workers or on the order in which they finish: same seed -> same bytes.
 The train/val/test split is **by layout** (test layouts never appear in training), fixed by
 ``split_seed`` (independent of ``seed``, so datasets generated with different seeds share the split).
+With ``mix`` > 0 a share of the documents is drawn on *composed* layouts (new structures made of the
+training layouts' blocks, never equal to a val/test layout); they all belong to the train split.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from invoicegen.schema import ENTITIES, LabelledDocument, field_key
-from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, RECEIPT_LAYOUTS
+from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, LAYOUTS, MIX_PREFIX, RECEIPT_LAYOUTS, compose_layout
 from invoicegen.synth.locales import KINDS, LOCALES
 
 DEFAULT_SPLIT_SEED = 20240101
@@ -37,6 +39,11 @@ def split_layouts(split_seed: int = DEFAULT_SPLIT_SEED) -> dict[str, str]:
     return out
 
 
+def split_of(layout_id: str, splits: dict[str, str]) -> str:
+    """The split of a document's layout; composed layouts are always training layouts."""
+    return "train" if layout_id.startswith(MIX_PREFIX) else splits[layout_id]
+
+
 @dataclass
 class GenConfig:
     out: Path
@@ -51,6 +58,9 @@ class GenConfig:
     preview: int = 0
     verify: bool = False
     png_compress: int = 3
+    mix: float = 0.0
+    """Share of documents drawn on composed training layouts."""
+    split_seed: int = DEFAULT_SPLIT_SEED
 
 
 def _printed_fields(pages) -> tuple[set[str], dict[str, str]]:
@@ -91,11 +101,13 @@ def _clean_record(record: dict, present: set[str], printed: dict[str, str]) -> d
 
 
 def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=None, kind: str | None = None,
-                    locale: str | None = None, layout: str | None = None, n_items: int | None = None):
+                    locale: str | None = None, layout: str | None = None, n_items: int | None = None,
+                    mix: float = 0.0, split_seed: int = DEFAULT_SPLIT_SEED):
     """Draw and render document ``index`` of seed ``seed``: (record, fmt, rendered, rng).
 
     ``kind`` / ``locale`` / ``layout`` force a choice (tests, benchmarks); otherwise they are drawn
-    from ``kinds`` / ``locales`` / ``layouts``. A document whose pagination does not converge is
+    from ``kinds`` / ``locales`` / ``layouts`` (with probability ``mix``, a composed training layout
+    instead). A document whose pagination does not converge is
     replaced by another draw (attempt 1, 2, ...), deterministically."""
     from invoicegen.synth.records import choose_kind, get_faker, make_record
     from invoicegen.synth.render import render_document
@@ -110,6 +122,8 @@ def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=
         if layout is None and not pool:
             raise ValueError(f"no layout for kind {k}")
         lay = layout or rng.choice(pool)
+        if layout is None and mix > 0 and rng.random() < mix:
+            lay = _composed(rng, k == "receipt", split_seed)
         fake = get_faker(loc)
         fake.seed_instance(rng.getrandbits(63))
         rec, fmt = make_record(rng, fake, k, loc, n_items=n_items)
@@ -120,12 +134,20 @@ def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=
     raise RuntimeError(f"document {index}: {last_error}")
 
 
+def _composed(rng: random.Random, receipt: bool, split_seed: int) -> str:
+    splits = split_layouts(split_seed)
+    family = RECEIPT_LAYOUTS if receipt else DOCUMENT_LAYOUTS
+    bases = [LAYOUTS[lid] for lid in family if splits[lid] == "train"]
+    held_out = [LAYOUTS[lid] for lid in family if splits[lid] != "train"]
+    return compose_layout(rng, bases, avoid=held_out).id
+
+
 def generate_one(index: int, cfg: GenConfig) -> dict:
     """Render document ``index`` and write its files; returns its JSONL line and stats."""
     from invoicegen.synth.render import labelled_pages, png_bytes, rasterize, verify_words
 
     rec, fmt, rendered, rng = sample_document(cfg.seed, index, kinds=cfg.kinds, locales=cfg.locales,
-                                              layouts=cfg.layouts)
+                                              layouts=cfg.layouts, mix=cfg.mix, split_seed=cfg.split_seed)
     kind, locale, layout, doc_id = rec.kind, rec.locale, rendered.layout, f"s{cfg.seed}-{index:06d}"
     out = cfg.out
     pdf_rel = f"pdf/{doc_id}.pdf"
@@ -184,13 +206,12 @@ def _work(index: int) -> dict:
     return generate_one(index, _CFG)
 
 
-def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT_SPLIT_SEED,
-             progress: bool = True) -> dict:
+def generate(n: int, cfg: GenConfig, workers: int = 1, progress: bool = True) -> dict:
     """Generate ``n`` documents into ``cfg.out``; returns the stats dictionary."""
     out = cfg.out
     for sub in ("pdf", "png") + (("preview",) if cfg.preview else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    splits = split_layouts(split_seed)
+    splits = split_layouts(cfg.split_seed)
     results_iter: Iterable[dict]
     if workers > 1:
         import multiprocessing as mp
@@ -216,7 +237,7 @@ def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT
             for res in results_iter:
                 fh.write(res["line"] + "\n")
                 st = res["stats"]
-                split = splits[res["layout"]]
+                split = split_of(res["layout"], splits)
                 manifest_docs[split].append(res["id"])
                 agg["documents"] += 1
                 agg["pages"] += st["pages"]
@@ -225,8 +246,9 @@ def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT
                 agg["approx_words"] += st["approx_words"]
                 agg["augmented"] += int(st["augmented"])
                 agg["multi_page"] += int(st["pages"] > 1)
-                for key in ("kind", "locale", "layout"):
+                for key in ("kind", "locale"):
                     counters[key][st[key]] += 1
+                counters["layout"][MIX_PREFIX if res["layout"].startswith(MIX_PREFIX) else res["layout"]] += 1
                 counters["split"][split] += 1
                 for key in ("ner", "table", "cell"):
                     counters[key].update(st[key])
@@ -235,7 +257,8 @@ def generate(n: int, cfg: GenConfig, workers: int = 1, split_seed: int = DEFAULT
             pool.close()
             pool.join()
     manifest = {
-        "seed": cfg.seed, "split_seed": split_seed, "n": n, "dpi": cfg.dpi, "augment": cfg.augment,
+        "seed": cfg.seed, "split_seed": cfg.split_seed, "n": n, "dpi": cfg.dpi, "augment": cfg.augment,
+        "mix": cfg.mix,
         "kinds": cfg.kinds, "locales": cfg.locales, "documents_file": "documents.jsonl",
         "split_by": "layout",
         "layouts": {split: sorted(lid for lid, s in splits.items() if s == split) for split in ("train", "val", "test")},

@@ -28,7 +28,7 @@ from weasyprint.text.ffi import FROM_UNITS, ffi  # noqa: E402
 from weasyprint.text.fonts import FontConfiguration  # noqa: E402
 
 from invoicegen.schema import OUTSIDE, LabelledPage  # noqa: E402
-from invoicegen.synth.layouts import LAYOUTS, Composer  # noqa: E402
+from invoicegen.synth.layouts import Composer, layout_by_id  # noqa: E402
 from invoicegen.synth.records import Fmt, Record  # noqa: E402
 
 PX_TO_PT = 0.75
@@ -330,7 +330,7 @@ def _fix_chunks(pages: list[PageWords], chunks: list[list[int]]) -> bool:
 
 def render_document(rec: Record, fmt: Fmt, layout_id: str, rng: random.Random, doc_id: str,
                     max_pages: int = 6) -> Rendered:
-    layout = LAYOUTS[layout_id]
+    layout = layout_by_id(layout_id)
     comp = Composer(rec, fmt, layout, rng, doc_id)
     n = len(rec.items)
     if layout.template == "receipt":

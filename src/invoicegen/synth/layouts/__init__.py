@@ -18,6 +18,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from collections.abc import Sequence
 
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
@@ -104,6 +105,48 @@ LAYOUTS.update({
 })
 RECEIPT_LAYOUTS = tuple(s[0] for s in _RECEIPT_SPECS)
 DOCUMENT_LAYOUTS = tuple(s[0] for s in _SPECS)
+
+MIX_PREFIX = "mix:"
+"""Composed layouts are named by their structure: ``mix:<header>,<meta>,...`` (see :func:`compose_layout`)."""
+_STRUCTURE = ("template", "header", "meta", "kv", "parties", "table", "cols", "totals", "bank", "footer", "meta_boxed")
+
+
+def _structure(layout: Layout) -> tuple:
+    return tuple(getattr(layout, f) for f in _STRUCTURE)
+
+
+def layout_by_id(layout_id: str) -> Layout:
+    """A named layout, or a composed one rebuilt from the structure its id spells."""
+    if layout_id in LAYOUTS:
+        return LAYOUTS[layout_id]
+    if not layout_id.startswith(MIX_PREFIX):
+        raise KeyError(f"unknown layout {layout_id!r}")
+    parts = layout_id[len(MIX_PREFIX):].split(",")
+    if len(parts) != len(_STRUCTURE):
+        raise KeyError(f"malformed composed layout id {layout_id!r}")
+    values: list[Any] = [p == "1" if f in ("footer", "meta_boxed") else p for f, p in zip(_STRUCTURE, parts)]
+    return Layout(layout_id, *values)
+
+
+def compose_layout(rng: random.Random, bases: Sequence[Layout], avoid: Sequence[Layout] = ()) -> Layout:
+    """A new structure made of the ``bases``' building blocks, so training sees far more page
+    structures than there are named layouts. Header, meta placement and bank placement go together
+    (the templates couple them), every other block is drawn on its own; a structure equal to one of
+    ``avoid`` (held-out layouts) is never returned."""
+    banned = {_structure(a) for a in avoid}
+    for _ in range(100):
+        anchor = rng.choice(bases)
+        values = {f: getattr(rng.choice(bases), f) for f in _STRUCTURE}
+        values.update(template=anchor.template, header=anchor.header, meta=anchor.meta, bank=anchor.bank)
+        if anchor.template == "receipt":  # receipt templates take only header, kv, table and columns
+            values.update(parties=anchor.parties, totals=anchor.totals, footer=anchor.footer,
+                          meta_boxed=anchor.meta_boxed)
+        structure = tuple(values[f] for f in _STRUCTURE)
+        if structure not in banned:
+            spelled = ",".join(("1" if v else "0") if isinstance(v, bool) else str(v) for v in structure)
+            return Layout(MIX_PREFIX + spelled, *structure)
+    raise ValueError("no new structure can be composed from these layouts")
+
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "full": ("pos", "sku", "description", "quantity", "unit", "unit_price", "tax_rate", "amount"),
