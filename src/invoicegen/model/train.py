@@ -93,6 +93,14 @@ def _lr_lambda(total: int, warmup: int):  # type: ignore[no-untyped-def]
     return f
 
 
+def _mix_note(recipe: dict[str, Any]) -> str:
+    if not recipe.get("mix"):
+        return ""
+    return (f"\n- {recipe['mix']:.0%} of the documents were drawn on composed layouts: new page structures made of the"
+            "\n  training layouts' blocks, never equal to a val/test layout (blocks that only held-out layouts use"
+            "\n  stay unseen)")
+
+
 def _model_card(cfg: TrainConfig, meta: dict[str, Any]) -> str:
     test = meta.get("test_metrics") or {}
     rows = "\n".join(f"| {h} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} |"
@@ -109,7 +117,7 @@ Multi-task LayoutLMv3 (entity tags, table rows, table cells) trained **from scra
 
 ## Data
 - dataset: `{cfg.data}` ({meta['n_train_docs']} train / {meta['n_val_docs']} val / {meta['n_test_docs']} test documents;
-  splits by layout: the test layouts never appear in training)
+  splits by layout: the test layouts never appear in training){_mix_note(meta.get('data_recipe', {}))}
 - data recipe: {json.dumps(meta.get('data_recipe', {}), sort_keys=True)}
 
 ## Model
