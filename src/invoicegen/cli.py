@@ -74,8 +74,11 @@ def extract(
     model: Path | None = typer.Option(None, "--model", help="Checkpoint directory (default: the shipped model)."),
     overlay: Path | None = typer.Option(None, "--overlay", help="Directory for page images with the fields drawn."),
     dpi: int = typer.Option(150, "--dpi", help="Rendering resolution for OCR and overlays."),
+    embedded: bool = typer.Option(True, "--embedded/--no-embedded",
+                                  help="Read the e-invoice XML embedded in ZUGFeRD/Factur-X/XRechnung PDFs "
+                                  "(exact) instead of running the model on them."),
 ) -> None:
-    """Extract invoice fields, line items and tables with the model."""
+    """Extract invoice fields, line items and tables (from embedded e-invoice XML, else with the model)."""
     from invoicegen.errors import InvoiceGenError
     from invoicegen.extract.output import write_results
     from invoicegen.extract.pipeline import ExtractOptions, Extractor
@@ -83,7 +86,7 @@ def extract(
     if fmt not in ("json", "jsonl", "csv"):
         raise typer.BadParameter("--format must be json, jsonl or csv")
     extractor = Extractor.load(model)
-    options = ExtractOptions(ocr=ocr, dpi=dpi)
+    options = ExtractOptions(ocr=ocr, dpi=dpi, embedded=embedded)
     results, failed = [], 0
     for path in files:
         try:

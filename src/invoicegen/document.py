@@ -21,7 +21,8 @@ import time
 import warnings
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -146,6 +147,12 @@ class PageBackend:
     def close(self) -> None:
         """Release native resources (idempotent)."""
 
+    @contextmanager
+    def pdf(self) -> Iterator[Any | None]:
+        """The open pypdfium2 ``PdfDocument`` while ``PDFIUM_LOCK`` is held, or None for input that
+        is not a PDF: for readers of what a PDF carries besides its pages (embedded e-invoice XML)."""
+        yield None
+
 
 class LoadedDocument:
     """A :class:`schema.Document` plus its page images, rendered lazily and cached.
@@ -208,6 +215,12 @@ class LoadedDocument:
             while len(self._cache) > self.CACHE_PAGES:
                 self._cache.popitem(last=False)
         return image
+
+    def pdf(self) -> AbstractContextManager[Any | None]:
+        """``with doc.pdf() as pdf:`` the open pypdfium2 document under the lock (None if not a PDF)."""
+        if self._closed:
+            raise RuntimeError("the document is closed")
+        return self._backend.pdf()
 
     def close(self) -> None:
         """Free the page images and the PDF handle (safe to call twice)."""
@@ -516,6 +529,11 @@ class _PdfBackend(PageBackend):
                 page.close()
         image.info["dpi"] = (dpi or self._dpi, dpi or self._dpi)
         return image
+
+    @contextmanager
+    def pdf(self) -> Iterator[Any | None]:
+        with PDFIUM_LOCK:
+            yield self._pdf
 
     def close(self) -> None:
         with PDFIUM_LOCK:

@@ -178,8 +178,14 @@ class DocumentInfo(BaseModel):
     source: str
 
 
+NO_BOX: BBox = (0.0, 0.0, 0.0, 0.0)
+"""The box of a value that has no place on the page: a value read from an embedded e-invoice XML
+whose printed text was not found in the text layer (``LineItem``'s default box, too)."""
+
+
 class FieldValue(BaseModel):
-    """One extracted field: normalised value, printed text, confidence and where it is."""
+    """One extracted field: normalised value, printed text, confidence and where it is
+    (``bbox == NO_BOX`` when it was not found on the page)."""
 
     value: str | None
     text: str
@@ -198,7 +204,7 @@ class LineItem(BaseModel):
     amount: str | None = None
     confidence: float = 0.0
     page: int = 0
-    bbox: BBox = (0.0, 0.0, 0.0, 0.0)
+    bbox: BBox = NO_BOX
 
 
 class Table(BaseModel):
@@ -221,10 +227,27 @@ class ModelInfo(BaseModel):
     quantized: bool = False
 
 
+ResultSource = Literal["model", "embedded_xml"]
+"""Where a result's values come from (``ExtractionResult.source``)."""
+
+
 class ExtractionResult(BaseModel):
-    """What InvoiceGen returns for one document (see ARCHITECTURE.md, "Result contract")."""
+    """What InvoiceGen returns for one document (see ARCHITECTURE.md, "Result contract").
+
+    ``source`` says where the values come from, because the two differ in kind:
+
+    - ``"model"``: read from the page (text layer or OCR) by the model; confidences are the model's.
+    - ``"embedded_xml"``: taken from the machine-readable invoice a born-digital e-invoice carries
+      as a PDF attachment (ZUGFeRD / Factur-X / XRechnung: UN/CEFACT CII, or UBL). Those values are
+      exact, so confidence is 1.0; ``text``, ``page`` and ``bbox`` are where the value's printed
+      text was found on the page (``NO_BOX`` when it was not). ``tables`` stays empty, and
+      ``model`` names the loaded model although it did not run.
+
+    (``document.source`` is a different thing: where the page words came from.)
+    """
 
     document: DocumentInfo
+    source: ResultSource = "model"
     fields: dict[str, FieldValue] = Field(default_factory=dict)
     line_items: list[LineItem] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)

@@ -458,6 +458,13 @@ class ReloadBackend(PageBackend):
     def page_count(self) -> int:
         return self.n_pages
 
+    @contextmanager
+    def pdf(self) -> Iterator[Any | None]:
+        """The file opened here too (its text layer read again, ~10 ms a page): the embedded
+        e-invoice XML is not part of the pickled Document."""
+        with self._open().pdf() as pdf:
+            yield pdf
+
     def close(self) -> None:
         if self._doc is not None:
             self._doc.close()

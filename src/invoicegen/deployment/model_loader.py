@@ -31,7 +31,8 @@ log = structlog.get_logger("invoicegen.model_loader")
 Source = bytes | str | Path
 """A file's bytes or a path to it."""
 
-_OPTION_NAMES = frozenset({"ocr", "dpi", "password", "constrained", "max_pages", "max_bytes", "page_timeout_s"})
+_OPTION_NAMES = frozenset({"ocr", "dpi", "password", "constrained", "embedded", "max_pages", "max_bytes",
+                           "page_timeout_s"})
 
 
 def _env_flag(name: str) -> bool:
@@ -171,7 +172,7 @@ class ModelLoader:
     # -- the two halves ---------------------------------------------------------------------------
 
     def options(self, **options: Any) -> ExtractOptions:
-        """ExtractOptions from keyword options (ocr, dpi, password, constrained, max_pages, max_bytes,
+        """ExtractOptions from keyword options (ocr, dpi, password, constrained, embedded, max_pages, max_bytes,
         page_timeout_s) on top of the loader's defaults; TypeError for unknown names."""
         unknown = set(options) - _OPTION_NAMES
         if unknown:

@@ -486,7 +486,9 @@ def evaluate_real(model: Path, real: Path, out: Path, *, gold: Path | None = Non
         gold_docs = gold_docs[:max_docs]
     runtime = load_runtime(model, backend=backend)
     predicted = []
-    for p in predict_documents(Extractor(runtime), real, gold_docs, ExtractOptions(ocr=ocr), progress=progress):
+    # the model is what is evaluated: embedded e-invoice XML (zugferd) would score the XML reader
+    options = ExtractOptions(ocr=ocr, embedded=False)
+    for p in predict_documents(Extractor(runtime), real, gold_docs, options, progress=progress):
         predicted.append(p)
         if on_prediction is not None:
             on_prediction(p)

@@ -491,13 +491,15 @@ _TIME = re.compile(r"\b\d{1,2}[:h]\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?", re.IGNOR
 
 
 def parse_date(
-    text: str | None, languages: list[str] | None = None, date_order: str | None = None
+    text: str | None, languages: list[str] | None = None, date_order: str | None = None,
+    fallback: bool = True,
 ) -> date | None:
     """Read a printed date ("15/01/2024", "3. März 2024", "Jan 15, 2024", "15-Jan-24").
 
     Numeric dates follow ``date_order`` ("DMY" or "MDY"); without it a part above 12 decides and
     ambiguous ones read day first. Explicit patterns (numeric, ISO, month names in en/de/fr/es/it/nl)
-    run first; dateparser, restricted to ``languages``, only reads what they miss.
+    run first; dateparser, restricted to ``languages``, only reads what they miss (unless
+    ``fallback`` is False: a scan of every word of a page cannot afford dateparser).
     """
     if text is None:
         return None
@@ -506,7 +508,7 @@ def parse_date(
         return None
     s = _TIME.sub(" ", s)
     d = _fast_date(s, date_order)
-    if d is not None:
+    if d is not None or not fallback:
         return d
     langs = tuple(lang for lang in (languages or []) if lang) or None
     return _slow_date(" ".join(s.split()), langs, date_order)

@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from invoicegen.document import load_document
-from invoicegen.schema import BBox, ExtractionResult
+from invoicegen.schema import NO_BOX, BBox, ExtractionResult
 
 FIELD_COLOUR = (220, 40, 40)
 ITEM_COLOUR = (30, 110, 220)
@@ -23,14 +23,14 @@ def draw_page(image: Image.Image, page_width_pt: float, result: ExtractionResult
     draw = ImageDraw.Draw(img)
     scale = img.width / page_width_pt
     for key, f in result.fields.items():
-        if f.page != page:
+        if f.page != page or f.bbox == NO_BOX:  # NO_BOX: an embedded-XML value not printed on the page
             continue
         x0, y0, x1, y1 = _scaled(f.bbox, scale)
         draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=FIELD_COLOUR, width=2)
         label = f"{key}={f.value}" if f.value is not None else key
         draw.text((x0, max(0, y0 - 11)), label[:60], fill=FIELD_COLOUR)
     for n, item in enumerate(result.line_items):
-        if item.page != page:
+        if item.page != page or item.bbox == NO_BOX:
             continue
         x0, y0, x1, y1 = _scaled(item.bbox, scale)
         draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), outline=ITEM_COLOUR, width=1)

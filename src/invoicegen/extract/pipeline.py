@@ -2,7 +2,12 @@
 
 load (text layer or OCR) -> encode -> model -> decode -> normalise -> validate, one direction.
 Several documents can go through the model together (``extract_many``), which is what the batch
-runner and the API's micro-batching use."""
+runner and the API's micro-batching use.
+
+A PDF that carries its invoice as embedded XML (ZUGFeRD / Factur-X / XRechnung) is read from that
+XML instead of by the model (``ExtractOptions.embedded``, on by default; see ``extract.einvoice``):
+the XML is exact. Its values are located on the page and validated like the model's; an XML that
+cannot be used is logged and the document goes through the model."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from invoicegen.extract.decode import (
     join_tables,
     page_tables,
 )
+from invoicegen.extract.einvoice import extract_embedded
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.validate import repair, run_checks
 from invoicegen.model.data import ModelPage, prepare_page
@@ -36,7 +42,9 @@ from invoicegen.schema import (
     FieldValue,
     LineItem,
     ModelInfo,
+    ResultSource,
     Table,
+    ValidationCheck,
     field_key,
 )
 
@@ -61,6 +69,8 @@ class ExtractOptions:
     password: str | None = None
     constrained: bool = False
     limits: Limits = Limits()
+    embedded: bool = True
+    """Read a PDF's embedded e-invoice XML when it has a usable one, instead of running the model."""
 
 
 class Extractor:
@@ -97,15 +107,25 @@ class Extractor:
 
     def extract_many(self, docs: Sequence[LoadedDocument], *, options: ExtractOptions | None = None,
                      load_ms: Sequence[float] | None = None) -> list[ExtractionResult]:
-        """Extract already-loaded documents, running all their pages through the model together."""
+        """Extract already-loaded documents, running all their pages through the model together
+        (documents read from their embedded e-invoice XML skip the model)."""
         opts = options or ExtractOptions()
+        results: list[ExtractionResult | None] = []
+        for i, doc in enumerate(docs):
+            t1 = time.perf_counter()
+            result = self._embedded(doc) if opts.embedded else None
+            if result is not None:
+                result.timings_ms = _timings(doc, load_ms[i] if load_ms else None, 0.0, t1)
+            results.append(result)
+        todo = [i for i, r in enumerate(results) if r is None]
         t0 = time.perf_counter()
-        pages_per_doc = [self._encode(doc) for doc in docs]
+        pages_per_doc = [self._encode(docs[i]) for i in todo]
         flat = [p for pages in pages_per_doc for p in pages]
         logits = predict_pages(flat, self.runtime.run, batch_size=self.batch_size) if flat else []
         model_ms = (time.perf_counter() - t0) * 1000
-        results, k = [], 0
-        for i, (doc, pages) in enumerate(zip(docs, pages_per_doc, strict=True)):
+        k = 0
+        for i, pages in zip(todo, pages_per_doc, strict=True):
+            doc = docs[i]
             t1 = time.perf_counter()
             preds = []
             for p in pages:
@@ -115,17 +135,28 @@ class Extractor:
                                             softmax(lg["table"]),
                                             softmax(lg["cell"])))
             result = self._decode(doc, preds, opts)
-            share = len(pages) / max(1, len(flat))
-            timings = dict(doc.timings_ms)
-            timings.update(load=round(load_ms[i] if load_ms else timings.get("load", 0.0), 2),
-                           model=round(model_ms * share, 2),
-                           postprocess=round((time.perf_counter() - t1) * 1000, 2))
-            timings["total"] = round(timings["load"] + timings["model"] + timings["postprocess"], 2)
-            result.timings_ms = timings
-            results.append(result)
-        return results
+            result.timings_ms = _timings(doc, load_ms[i] if load_ms else None,
+                                         model_ms * len(pages) / max(1, len(flat)), t1)
+            results[i] = result
+        return [r for r in results if r is not None]
 
     # -- steps ----------------------------------------------------------------------------------
+
+    def _embedded(self, doc: LoadedDocument) -> ExtractionResult | None:
+        """The result read from the document's embedded e-invoice XML, or None (no usable XML)."""
+        found = extract_embedded(doc)
+        if found is None:
+            return None
+        _, fields, items = found
+        return self._result(doc, fields, items, [], run_checks(fields, items), "embedded_xml")
+
+    def _result(self, doc: LoadedDocument, fields: dict[str, FieldValue], items: list[LineItem],
+                tables: list[Table], checks: list[ValidationCheck], source: ResultSource) -> ExtractionResult:
+        d = doc.document
+        return ExtractionResult(
+            document=DocumentInfo(filename=d.filename, sha256=d.sha256, pages=len(d.pages), source=d.source),
+            source=source, fields=fields, line_items=items, tables=tables, validation=checks,
+            model=self.model_info)
 
     def _encode(self, doc: LoadedDocument) -> list[ModelPage]:
         rt = self.runtime
@@ -162,11 +193,7 @@ class Extractor:
         items = [self._line_item(r, ctx) for t in raw_tables for r in t.rows]
         tables = [_table(t) for t in raw_tables]
         fields, repairs = repair(fields, alternatives, items)
-        checks = repairs + run_checks(fields, items)
-        d = doc.document
-        return ExtractionResult(
-            document=DocumentInfo(filename=d.filename, sha256=d.sha256, pages=len(d.pages), source=d.source),
-            fields=fields, line_items=items, tables=tables, validation=checks, model=self.model_info)
+        return self._result(doc, fields, items, tables, repairs + run_checks(fields, items), "model")
 
     @staticmethod
     def _line_item(row: Any, ctx: DocumentContext) -> LineItem:
@@ -174,6 +201,15 @@ class Extractor:
         for column, text in row.columns.items():
             values[column] = normalize_field(ITEM_ENTITY[column], text, ctx)
         return LineItem(**values, confidence=round(row.confidence, 4), page=row.page, bbox=_round_box(row.bbox))
+
+
+def _timings(doc: LoadedDocument, load_ms: float | None, model_ms: float, t_post: float) -> dict[str, float]:
+    """The document's load timings plus model time and the post-processing started at ``t_post``."""
+    timings = dict(doc.timings_ms)
+    timings.update(load=round(load_ms if load_ms is not None else timings.get("load", 0.0), 2),
+                   model=round(model_ms, 2), postprocess=round((time.perf_counter() - t_post) * 1000, 2))
+    timings["total"] = round(timings["load"] + timings["model"] + timings["postprocess"], 2)
+    return timings
 
 
 def _round_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
