@@ -1,5 +1,6 @@
 """Load test of the API: locust (headless, its own process) against a server this script starts on
-loopback, once with the result cache off and once on. Prints requests/s, p50/p95/p99 and error rate.
+loopback, once with the result cache off and once on. Prints requests/s, p50/p95/p99, error rate,
+the mean batch size, the CPU time per request of the server and of locust, and the load average.
 
 Usage:
     python benchmarks/load_test.py [--duration 60] [--users 8] [--model DIR] [--modes off,on]
@@ -91,6 +92,23 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process, all its threads (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this script's finished child processes (locust)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_locust(url: str, users: int, duration: int, prefix: Path, env: dict[str, str]) -> dict[str, float]:
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "-u", str(users),
            "-r", str(users), "-t", f"{duration}s", "--host", url, "--csv", str(prefix), "--only-summary",
@@ -99,26 +117,37 @@ def run_locust(url: str, users: int, duration: int, prefix: Path, env: dict[str,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(f"{prefix}_stats.csv", newline="") as fh:
         rows = {r["Name"]: r for r in csv.DictReader(fh)}
-    agg = rows["Aggregated"]
-    n = float(agg["Request Count"])
-    fails = float(agg["Failure Count"])
-    return {"requests": n, "failures": fails, "rps": float(agg["Requests/s"]),
-            "p50_ms": float(agg["50%"]), "p95_ms": float(agg["95%"]), "p99_ms": float(agg["99%"]),
+    agg = {k: float(v) if v not in ("", "N/A") else float("nan") for k, v in rows["Aggregated"].items()
+           if k not in ("Type", "Name")}
+    n = agg["Request Count"]
+    fails = agg["Failure Count"]
+    return {"requests": n, "failures": fails, "rps": agg["Requests/s"],
+            "p50_ms": agg["50%"], "p95_ms": agg["95%"], "p99_ms": agg["99%"],
             "error_rate": fails / n if n else 0.0}
 
 
-def batch_sizes(url: str) -> float:
-    """Mean documents per model call, from the server's metrics."""
+STAGES = ("load", "ocr", "model", "postprocess")
+
+
+def server_means(url: str) -> dict[str, float]:
+    """From the server's metrics: mean documents per model call (``mean_batch``) and the mean wall
+    time per document of each stage (``load_ms``, ``model_ms``, ...; cache misses only)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    total = count = 0.0
+    sums: dict[tuple[str, str], float] = {}
     for fam in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=10).text):
         for s in fam.samples:
-            if s.name == "invoicegen_batch_size_sum":
-                total = s.value
-            elif s.name == "invoicegen_batch_size_count":
-                count = s.value
-    return total / count if count else 0.0
+            for prefix, name in (("invoicegen_batch_size_", "batch"),
+                                 ("invoicegen_stage_duration_seconds_", s.labels.get("stage", ""))):
+                kind = s.name.removeprefix(prefix)
+                if kind != s.name and kind in ("sum", "count"):
+                    sums[(name, kind)] = s.value
+
+    def mean(name: str) -> float:
+        count = sums.get((name, "count"), 0.0)
+        return sums.get((name, "sum"), 0.0) / count if count else 0.0
+
+    return {"mean_batch": mean("batch"), **{f"{stage}_ms": mean(stage) * 1000 for stage in STAGES}}
 
 
 def main() -> None:
@@ -147,17 +176,29 @@ def main() -> None:
             try:
                 httpx.post(url + "/predict", files={"file": ("warmup.pdf", (ROOT / "src/invoicegen/samples/"
                            "sample_invoice.pdf").read_bytes())}, timeout=120)
+                load_before = os.getloadavg()[0]
+                server_cpu, locust_cpu = process_cpu_s(proc.pid), children_cpu_s()
                 stats = run_locust(url, args.users, args.duration, tmp / f"locust-{mode}", locust_env)
-                stats["mean_batch"] = batch_sizes(url)
+                n = max(1.0, stats["requests"])
+                stats["server_cpu_ms"] = (process_cpu_s(proc.pid) - server_cpu) * 1000 / n
+                stats["locust_cpu_ms"] = (children_cpu_s() - locust_cpu) * 1000 / n
+                stats["load_before"], stats["load_after"] = load_before, os.getloadavg()[0]
+                stats.update(server_means(url))
             finally:
                 stop_server(proc)
             results[f"cache {mode}"] = stats
     print(f"\n{args.users} users, {args.duration} s per mode, model {model.name}, {os.cpu_count()} CPUs")
     print(f"{'mode':<10}{'requests':>9}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'errors':>8}"
-          f"{'batch':>7}")
+          f"{'batch':>7}{'server CPU ms/req':>19}{'locust CPU ms/req':>19}{'load1 before/after':>20}")
     for mode, s in results.items():
         print(f"{mode:<10}{s['requests']:>9.0f}{s['rps']:>8.2f}{s['p50_ms']:>8.0f}{s['p95_ms']:>8.0f}"
-              f"{s['p99_ms']:>8.0f}{s['error_rate']:>8.1%}{s['mean_batch']:>7.2f}")
+              f"{s['p99_ms']:>8.0f}{s['error_rate']:>8.1%}{s['mean_batch']:>7.2f}{s['server_cpu_ms']:>19.1f}"
+              f"{s['locust_cpu_ms']:>19.1f}{s['load_before']:>11.2f} /{s['load_after']:>6.2f}")
+    for mode, s in results.items():
+        stages = ", ".join(f"{stage} {s[f'{stage}_ms']:.1f}" for stage in STAGES)
+        print(f"{mode}: mean wall ms per document and stage (server metrics, cache misses): {stages}")
+    print("load1: the 1-minute load average before and after each run; on this many CPUs, more than the "
+          "server and locust account for means something else ran at the same time.")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
