@@ -25,7 +25,7 @@ from invoicegen.extract.pipeline import ExtractOptions
 from invoicegen.schema import DocumentInfo, ExtractionResult, ModelInfo
 
 ENV_VARS = ("MODEL_PATH", "API_PORT", "API_KEY", "API_KEYS", "API_KEYS_FILE", "API_KEY_REQUIRED", "RATE_LIMIT",
-            "CORS_ORIGINS", "MODEL_BACKEND", "LOG_LEVEL", "REDIS_URL", "METRICS_PORT")
+            "CORS_ORIGINS", "MODEL_BACKEND", "LOG_LEVEL", "REDIS_URL", "METRICS_PORT", "MODEL_WORKERS", "MODEL_THREADS")
 
 
 @pytest.fixture(autouse=True)
@@ -235,6 +235,55 @@ def test_timeout_and_full_queue() -> None:
             await b.stop()
 
     asyncio.run(run())
+
+
+class _PairLoader(_FakeLoader):
+    """A model call returns only once another one runs at the same time (or after 5 s)."""
+
+    def __init__(self) -> None:
+        super().__init__(model_s=0.0)
+        self.barrier = threading.Barrier(2, timeout=5)
+        self.met = 0
+
+    def extract_loaded(self, docs: list[_Doc], options: ExtractOptions, load_ms: list[float]) -> list[ExtractionResult]:
+        try:
+            self.barrier.wait()
+            with self.lock:
+                self.met += 1
+        except threading.BrokenBarrierError:
+            pass
+        return super().extract_loaded(docs, options, load_ms)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_model_workers_run_batches_at_once(workers: int) -> None:
+    loader = _PairLoader()
+
+    async def run() -> list[Any]:
+        b = _batcher(loader, max_batch=1, model_workers=workers)
+        b.start()
+        try:
+            return await asyncio.gather(*(b.process(b"x", f"d{i}", ExtractOptions()) for i in range(2)))
+        finally:
+            await b.stop()
+
+    if workers == 1:  # one worker: the second call never overlaps the first (the barrier times out)
+        loader.barrier = threading.Barrier(2, timeout=0.3)
+    outs = asyncio.run(run())
+    assert [o.result.document.filename for o in outs] == ["d0", "d1"]
+    assert loader.batches == [1, 1]
+    assert loader.met == (2 if workers == 2 else 0)
+    assert all(d.closed for d in loader.docs)
+
+
+def test_model_workers_and_threads_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    s = load_settings()
+    assert (s.planned_model_workers, s.onnx_threads) == (2, 2)
+    s = load_settings(model_workers=1)
+    assert (s.planned_model_workers, s.onnx_threads) == (1, 4)
+    s = load_settings(model_workers=3, model_threads=1)
+    assert (s.planned_model_workers, s.onnx_threads) == (3, 1)
 
 
 # -- the model loader -------------------------------------------------------------------------------

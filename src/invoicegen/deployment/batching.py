@@ -4,8 +4,13 @@ Why: one model call on N documents costs much less than N calls (padding aside, 
 read once and the matrix products are larger), but an HTTP request carries one document. So each
 request's file is read (text layer / OCR) in a bounded thread pool, and the loaded documents wait in
 a queue for at most ``max_wait_s``; one collector takes up to ``max_batch`` of them and runs ONE
-``Extractor.extract_many`` call in a single model thread. While the model runs, new documents keep
+``Extractor.extract_many`` call in a model thread. While the model runs, new documents keep
 arriving and form the next batch, so batches grow with load and stay at 1 when idle.
+
+``model_workers`` batches may be in the model at once (each in its own thread): on a CPU the model
+part releases the GIL while the encoding and decoding around it are Python, so with two workers one
+batch's Python overlaps the other's matrix products (give each worker cores / workers intra-op
+threads: more threads than cores only fight).
 
 Admission is bounded (``queue_size`` documents in flight): past it callers get :class:`Overloaded`
 (the API answers 503 + Retry-After) instead of an ever-growing queue that times out everything.
@@ -64,11 +69,11 @@ class _Job:
 
 
 class MicroBatcher:
-    """Schedules loading (thread pool) and model calls (one thread, micro-batches)."""
+    """Schedules loading (thread pool) and model calls (``model_workers`` threads, micro-batches)."""
 
     def __init__(self, loader: ModelLoader, metrics: ServiceMetrics, *, max_batch: int = 8,
                  max_wait_s: float = 0.005, queue_size: int = 64, load_workers: int = 2,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, model_workers: int = 1) -> None:
         self.loader = loader
         self.metrics = metrics
         self.max_batch = max_batch
@@ -76,9 +81,13 @@ class MicroBatcher:
         self.queue_size = queue_size
         self.timeout_s = timeout_s
         self._load_pool = ThreadPoolExecutor(load_workers, thread_name_prefix="invoicegen-load")
-        self._model_pool = ThreadPoolExecutor(1, thread_name_prefix="invoicegen-model")
+        self.model_workers = max(1, model_workers)
+        self._model_pool = ThreadPoolExecutor(self.model_workers, thread_name_prefix="invoicegen-model")
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._collector: asyncio.Task[None] | None = None
+        self._free = asyncio.Semaphore(self.model_workers)
+        """Model workers without a batch: the collector forms the next batch once one is free."""
+        self._running: set[asyncio.Task[None]] = set()
         self._in_flight = 0
         self._avg_doc_s = 0.5
         """Moving average of seconds per document, for Retry-After."""
@@ -96,6 +105,8 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._collector
             self._collector = None
+        if self._running:  # batches in the model finish and answer their requests
+            await asyncio.gather(*self._running, return_exceptions=True)
         while not self._queue.empty():
             job = self._queue.get_nowait()
             job.doc.close()
@@ -158,6 +169,20 @@ class MicroBatcher:
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            await self._free.acquire()
+            try:
+                live = await self._next_batch(loop)
+            except BaseException:
+                self._free.release()
+                raise
+            task = loop.create_task(self._run_live(live), name="micro-batch")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> list[_Job]:
+        """Up to ``max_batch`` queued jobs whose requests still wait: the first one, and the others
+        that arrive within ``max_wait_s`` of it."""
+        while True:
             batch = [await self._queue.get()]
             deadline = loop.time() + self.max_wait_s
             while len(batch) < self.max_batch:
@@ -179,8 +204,13 @@ class MicroBatcher:
                     job.doc.close()
                 else:
                     live.append(job)
-            if not live:
-                continue
+            if live:
+                return live
+
+    async def _run_live(self, live: list[_Job]) -> None:
+        """One batch in a model worker; answers its jobs and frees the worker."""
+        loop = asyncio.get_running_loop()
+        try:
             try:
                 outcomes = await loop.run_in_executor(self._model_pool, self._run_batch, live)
             except Exception as exc:  # _run_batch isolates per-document errors; this is a bug
@@ -193,6 +223,8 @@ class MicroBatcher:
                     job.future.set_exception(outcome)
                 else:
                     job.future.set_result(outcome)
+        finally:
+            self._free.release()
 
     def _run_batch(self, jobs: list[_Job]) -> list[Outcome | BaseException]:
         """Model thread: one extract_many per distinct option set (normally exactly one)."""

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long to gather requests into one model call.")
     inference_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds per request before a 504.")
     load_workers: int = Field(2, ge=1, le=64, description="Threads that read/OCR uploaded files.")
+    model_workers: int = Field(0, ge=0, le=64, description="Model calls (micro-batches) at once, each in its own "
+                               "thread; 0 = auto: min(2, cores) for ONNX on CPU, else 1.")
+    model_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads per model call; "
+                               "0 = cores / MODEL_WORKERS.")
     queue_size: int = Field(64, ge=1, le=100_000, description="Requests admitted at once; more get 503.")
     max_upload_mb: float = Field(20.0, gt=0, le=1024)
     max_pages: int = Field(50, ge=1, le=10_000)
@@ -148,6 +152,16 @@ class Settings(BaseSettings):
         from invoicegen.extract.pipeline import default_model_path
 
         return default_model_path().parent / self.model_name
+
+    @property
+    def planned_model_workers(self) -> int:
+        """MODEL_WORKERS, or the automatic choice for an ONNX model on CPU (the default backend)."""
+        return self.model_workers or min(2, os.cpu_count() or 1)
+
+    @property
+    def onnx_threads(self) -> int:
+        """MODEL_THREADS, or each model worker's share of the cores."""
+        return self.model_threads or max(1, (os.cpu_count() or 1) // self.planned_model_workers)
 
     @property
     def max_upload_bytes(self) -> int:
