@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from invoicegen.cli import app
-from invoicegen.document import load_document
+from invoicegen.document import LoadedDocument, load_document
 from invoicegen.extract.einvoice import EInvoiceError, extract_embedded, parse_invoice, parse_xml
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.pipeline import ExtractOptions, Extractor
@@ -243,6 +243,19 @@ def test_pdf_without_xml_and_other_attachments_are_ignored() -> None:
     other = load_document(with_attachment(b"<Order/>", name="order.txt"))
     with plain, other:
         assert extract_embedded(plain) is None and extract_embedded(other) is None
+
+
+def test_documents_read_in_another_process_still_find_their_xml(tmp_path: Path) -> None:
+    """The batch runner's loader processes send only the words; the XML is read from the file again."""
+    from invoicegen.deployment.batch_io import ReloadBackend
+
+    path = tmp_path / "zugferd.pdf"
+    path.write_bytes(with_attachment(SAMPLE_CII.encode()))
+    with load_document(path) as loaded:
+        document = loaded.document
+    with LoadedDocument(document, ReloadBackend(str(path), len(document.pages), ExtractOptions()), 150) as doc:
+        found = extract_embedded(doc)
+    assert found is not None and found[1]["invoice_number"].bbox != NO_BOX
 
 
 # ------------------------------------------------------------------------------------------------
