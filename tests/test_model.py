@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import LayoutLMv3Config, LayoutLMv3Model
 
-from invoicegen.model.bio import constrained_viterbi, group_entities, relabel_bio
+from invoicegen.model.bio import constrained_viterbi, group_entities, relabel_bio, snap_row_starts
 from invoicegen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from invoicegen.model.data import gold_roles, prepare_labelled
 from invoicegen.model.encode import (
@@ -165,3 +165,14 @@ def test_an_iban_wrapped_onto_the_next_line_stays_one_entity() -> None:
     # an I- tag far away on another part of the page does not join: it starts its own instance
     far = group_entities(["B-SUPPLIER_IBAN", "I-SUPPLIER_IBAN"], [(100, 10, 130, 20), (100, 300, 130, 310)])
     assert len(far) == 2
+
+
+def test_a_row_never_starts_in_the_middle_of_a_line() -> None:
+    # "55 kg Harina de trigo 1,59" then "15 paq. Guantes": the model started both rows at the description
+    words = [(10, 100, 20, 110), (25, 100, 40, 110), (50, 100, 90, 110), (200, 100, 230, 110),
+             (10, 120, 20, 130), (25, 120, 45, 130), (50, 120, 95, 130)]
+    tags = ["ROW_I", "ROW_I", "ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_B"]
+    assert snap_row_starts(tags, words) == ["ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_B", "ROW_I", "ROW_I"]
+    # a wrapped description's second line, and a header word before a row on its line, stay as they are
+    kept = ["HEADER", "ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_I", "ROW_I"]
+    assert snap_row_starts(kept, words) == kept

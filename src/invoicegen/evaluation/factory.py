@@ -17,7 +17,7 @@ import numpy as np
 
 from invoicegen.document import LoadedDocument, _Backend
 from invoicegen.evaluation.metrics import FieldOutcome, values_equal
-from invoicegen.extract.decode import PagePrediction, entity_candidates, ner_tags
+from invoicegen.extract.decode import PagePrediction, entity_candidates, ner_tags, table_tags
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.pipeline import ExtractOptions, Extractor
 from invoicegen.model.data import gold_roles, iter_documents, load_split_ids, prepare_labelled
@@ -156,7 +156,7 @@ def evaluate_document(doc: LabelledDocument, views: Sequence[PageEval], probs: S
     preds = [PagePrediction(v.index, v.words, v.boxes, p["ner"], p["table"], p["cell"])
              for v, p in zip(views, probs, strict=True)]
     for v, pp in zip(views, preds, strict=True):
-        v.pred = {"ner": ner_tags(pp, constrained), "table": [TABLE_LABELS[i] for i in pp.table.argmax(-1)],
+        v.pred = {"ner": ner_tags(pp, constrained), "table": table_tags(pp),
                   "cell": [CELL_LABELS[i] for i in pp.cell.argmax(-1)]}
     result = extractor._decode(_stand_in(doc), preds, ExtractOptions(constrained=constrained))
     by_index = {v.index: k for k, v in enumerate(views)}

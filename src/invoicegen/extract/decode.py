@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from invoicegen.model.bio import constrained_viterbi, group_entities
+from invoicegen.model.bio import constrained_viterbi, group_entities, snap_row_starts
 from invoicegen.schema import (
     CELL_LABELS,
     HEADER_ENTITIES,
@@ -139,15 +139,20 @@ def _group_cells(indices: Sequence[int], cell_tags: Sequence[str], boxes: Sequen
     return out
 
 
+def table_tags(pred: PagePrediction) -> list[str]:
+    """Table roles of a page's words: the table head's argmax, with row starts snapped to line starts."""
+    return snap_row_starts([TABLE_LABELS[i] for i in pred.table.argmax(-1)], pred.boxes)
+
+
 def page_tables(pred: PagePrediction) -> list[RawTable]:
     """Tables on a page from the table and cell heads; item columns from the ITEM_* entities."""
-    table_tags = [TABLE_LABELS[i] for i in pred.table.argmax(-1)]
+    tags = table_tags(pred)
     cell_tags = [CELL_LABELS[i] for i in pred.cell.argmax(-1)]
     ner = ner_tags(pred)
     row_conf = pred.table[:, [TABLE_LABELS.index("ROW_B"), TABLE_LABELS.index("ROW_I")]].sum(-1)
     header_words: list[int] = []
     rows: list[list[int]] = []
-    for i, tag in enumerate(table_tags):
+    for i, tag in enumerate(tags):
         if tag == "HEADER":
             header_words.append(i)
         elif tag == "ROW_B" or (tag == "ROW_I" and not rows):

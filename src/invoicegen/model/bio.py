@@ -72,7 +72,29 @@ def _joins(words: Sequence[BBox], b: BBox) -> bool:
 def _same_line_next(a: BBox, b: BBox) -> bool:
     """Is ``b`` the next word after ``a`` on the same line, within about a word space?"""
     h = max(a[3] - a[1], b[3] - b[1], 1e-6)
-    return abs((a[1] + a[3]) - (b[1] + b[3])) / 2 <= 0.5 * h and -0.2 * h <= b[0] - a[2] <= 1.2 * h
+    return _same_line(a, b) and -0.2 * h <= b[0] - a[2] <= 1.2 * h
+
+
+def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
+    """Table roles (reading order) where no row starts in the middle of a text line: a ``ROW_B``
+    preceded on its own line by ``ROW_I`` words moves to the first of them. A small model tends to
+    start the row at the description when an unfamiliar column (a quantity, a unit) comes first,
+    which would hand the row's first cells to the row above."""
+    out = list(tags)
+    for i, tag in enumerate(tags):
+        if tag != "ROW_B":
+            continue
+        j = i
+        while j > 0 and out[j - 1] == "ROW_I" and boxes[j - 1][0] < boxes[j][0] and _same_line(boxes[j - 1], boxes[j]):
+            j -= 1
+        if j < i:
+            out[j], out[i] = "ROW_B", "ROW_I"
+    return out
+
+
+def _same_line(a: BBox, b: BBox) -> bool:
+    h = max(a[3] - a[1], b[3] - b[1], 1e-6)
+    return abs((a[1] + a[3]) - (b[1] + b[3])) / 2 <= 0.5 * h
 
 
 def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
