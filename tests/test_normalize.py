@@ -511,6 +511,11 @@ def test_detect_languages() -> None:
         ("fr_FR", "INVOICE_DATE", "15 janvier 2024", "2024-01-15"),
         ("es_ES", "INVOICE_DATE", "15 de enero de 2024", "2024-01-15"),
         ("it_IT", "TAX_RATE", "22 %", "22"),
+        ("it_IT", "SUPPLIER_TAX_ID", "P.IVA 12345678901", "IT12345678901"),  # bare partita IVA: EU form
+        ("es_ES", "BUYER_TAX_ID", "CIF: B-2803187", "B-2803187"),  # not a whole NIF: left alone
+        ("es_ES", "BUYER_TAX_ID", "CIF: B-28031870", "ESB28031870"),
+        ("en_GB", "DISCOUNT", "-£1,916.97", "1916.97"),  # a discount is a reduction, however printed
+        ("de_DE", "DISCOUNT", "(19,17 €)", "19.17"),
         ("nl_NL", "SUPPLIER_IBAN", "NL91 ABNA 0417 1643 00", "NL91ABNA0417164300"),
         ("nl_NL", "SUPPLIER_IBAN", "NL91 ABNA 0417 1643 01", "NL91ABNA0417164301"),  # kept for validation
         ("nl_NL", "CURRENCY", "Euro", "EUR"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -894,6 +895,21 @@ def clean_tax_id(text: str | None) -> str:
     return s
 
 
+_NATIONAL_VAT = {"it": ("IT", re.compile(r"\d{11}")),  # partita IVA
+                 "es": ("ES", re.compile(r"[A-HJNPQRSUVW]\d{7}[0-9A-J]|\d{8}[A-Z]"))}  # NIF / CIF
+"""Bare national VAT numbers printed without their EU country prefix, by document language."""
+
+
+def _with_vat_prefix(tax_id: str, languages: Sequence[str]) -> str:
+    """An Italian or Spanish VAT number printed bare ("P.IVA 12345678901", "CIF B-1234567X") in the
+    EU form ("IT12345678901"), which is what VIES and accounting systems match on."""
+    compact = re.sub(r"[\s.\-]", "", tax_id)
+    for lang in languages[:1]:
+        if lang in _NATIONAL_VAT and _NATIONAL_VAT[lang][1].fullmatch(compact):
+            return _NATIONAL_VAT[lang][0] + compact
+    return tax_id
+
+
 # ============================================================================================
 # one entry point per document and field
 # ============================================================================================
@@ -959,6 +975,9 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
     ctx = ctx or DocumentContext()
     if text is None:
         return None
+    if entity == "DISCOUNT":  # a reduction, however it is printed ("-£19.17", "(19.17)", "19.17")
+        amount = parse_amount(text, ctx.number_convention)
+        return format_amount(abs(amount) if amount is not None else None)
     if entity in AMOUNT_ENTITIES:
         return format_amount(parse_amount(text, ctx.number_convention))
     if entity == "ITEM_QUANTITY":
@@ -979,7 +998,7 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
         compact = _compact_iban(text)
         return compact if re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{8,30}", compact) else (_collapse(text) or None)
     if entity.endswith("_TAX_ID"):
-        return clean_tax_id(text) or None
+        return _with_vat_prefix(clean_tax_id(text), ctx.languages) or None
     if entity in ("INVOICE_NUMBER", "PO_NUMBER"):
         return _collapse(text).strip(" :#") or None
     if entity == "SUPPLIER_EMAIL":
