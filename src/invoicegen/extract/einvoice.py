@@ -27,7 +27,7 @@ import logging
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pyexpat import ExpatError, ParserCreate
@@ -156,6 +156,10 @@ def parse_xml(data: bytes) -> ET.Element:
 # ------------------------------------------------------------------------------------------------
 
 
+Paths = dict[str, tuple[str, ...]]
+"""Result key -> candidate paths."""
+
+
 def _under(parents: Sequence[str], leaf: str) -> tuple[str, ...]:
     return tuple(f".//{p}/{leaf}" for p in parents)
 
@@ -163,7 +167,7 @@ def _under(parents: Sequence[str], leaf: str) -> tuple[str, ...]:
 _CII_SUMS = ("SpecifiedTradeSettlementHeaderMonetarySummation", "SpecifiedTradeSettlementMonetarySummation")
 
 
-def _cii_party(role: str) -> dict[str, tuple[str, ...]]:
+def _cii_party(role: str) -> Paths:
     party = f".//{role}TradeParty"
     return {
         "name": (f"{party}/Name",),
@@ -172,7 +176,7 @@ def _cii_party(role: str) -> dict[str, tuple[str, ...]]:
     }
 
 
-def _ubl_party(role: str) -> dict[str, tuple[str, ...]]:
+def _ubl_party(role: str) -> Paths:
     party = f"Accounting{role}Party/Party"
     return {
         "name": (f"{party}/PartyLegalEntity/RegistrationName", f"{party}/PartyName/Name"),
@@ -181,7 +185,7 @@ def _ubl_party(role: str) -> dict[str, tuple[str, ...]]:
     }
 
 
-def _parties(party: Any, seller: str, buyer: str) -> dict[str, tuple[str, ...]]:
+def _parties(party: Callable[[str], Paths], seller: str, buyer: str) -> Paths:
     out = {f"supplier_{k}": v for k, v in party(seller).items()}
     out.update({f"buyer_{k}": v for k, v in party(buyer).items()})
     return out
@@ -356,7 +360,7 @@ def parse_invoice(data: bytes, name: str = "invoice.xml") -> EInvoice:
         if item:
             inv.items.append(item)
     if "invoice_number" not in inv.fields and "total_amount" not in inv.fields:
-        raise EInvoiceError(f"{name}: neither an invoice number nor a total")
+        raise EInvoiceError("neither an invoice number nor a total")
     return inv
 
 
