@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from invoicegen.extract.normalize import normalize_field
 from invoicegen.extract.validate import (
     amount_due_consistent,
     due_after_invoice_date,
@@ -11,6 +12,7 @@ from invoicegen.extract.validate import (
     line_item_arithmetic,
     line_items_sum_to_subtotal,
     repair,
+    repair_item_quantity,
     run_checks,
     tax_rate_matches,
     totals_add_up,
@@ -290,3 +292,28 @@ def test_repair_refuses_between_two_valid_ibans() -> None:
     repaired, notes = repair(broken, {"supplier_iban": [fv("DE12500105170648489890"), fv(GOOD_IBAN)]})
     assert repaired["supplier_iban"].value == BAD_IBAN
     assert not notes[0].passed and "ambiguous" in notes[0].detail
+
+
+def _read_qty(text: str) -> str | None:
+    return normalize_field("ITEM_QUANTITY", text)
+
+
+def test_item_quantity_is_taken_from_its_row_when_exactly_one_number_fits() -> None:
+    # "55 kg | Harina de trigo | 1,59 | 87,45": the model tagged no quantity
+    item = LineItem(description="Harina de trigo", unit_price="1.59", amount="87.45")
+    fixed, note = repair_item_quantity(2, item, ["55 kg", "Harina de trigo", "1.59", "87.45"], _read_qty)
+    assert fixed.quantity == "55" and note is not None and note.passed and "item 3" in note.detail
+    # a wrong quantity is replaced too; a right one is left alone
+    fixed, _ = repair_item_quantity(0, item.model_copy(update={"quantity": "5"}), ["55", "1.59", "87.45"], _read_qty)
+    assert fixed.quantity == "55"
+    ok = item.model_copy(update={"quantity": "55"})
+    assert repair_item_quantity(0, ok, ["55", "1.59", "87.45"], _read_qty) == (ok, None)
+
+
+def test_item_quantity_is_not_guessed_without_a_unique_fit() -> None:
+    item = LineItem(description="Widget", unit_price="2.00", amount="8.00")
+    assert repair_item_quantity(0, item, ["Widget", "2.00", "8.00"], _read_qty) == (item, None)  # nothing fits
+    two = LineItem(description="Box", unit_price="1.00", amount="4.00")
+    assert repair_item_quantity(0, two, ["4", "4.0", "1.00", "4.00"], _read_qty)[0].quantity == "4"  # same number
+    no_price = LineItem(description="Box", amount="4.00")
+    assert repair_item_quantity(0, no_price, ["4", "4.00"], _read_qty) == (no_price, None)

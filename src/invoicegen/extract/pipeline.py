@@ -31,7 +31,7 @@ from invoicegen.extract.decode import (
 )
 from invoicegen.extract.einvoice import extract_embedded
 from invoicegen.extract.normalize import DocumentContext, normalize_field
-from invoicegen.extract.validate import repair, run_checks
+from invoicegen.extract.validate import repair, repair_item_quantity, run_checks
 from invoicegen.model.data import ModelPage, prepare_page
 from invoicegen.model.predict import predict_pages, softmax
 from invoicegen.model.runtime import Runtime, load_runtime
@@ -190,10 +190,16 @@ class Extractor:
             fields["currency"] = FieldValue(value=ctx.currency, text=total.text, confidence=total.confidence,
                                             page=total.page, bbox=total.bbox)
         raw_tables = join_tables([t for p in preds for t in page_tables(p)])
-        items = [self._line_item(r, ctx) for t in raw_tables for r in t.rows]
+        items: list[LineItem] = []
+        item_notes: list[ValidationCheck] = []
+        for row in (r for t in raw_tables for r in t.rows):
+            item, note = repair_item_quantity(len(items), self._line_item(row, ctx), [c[0] for c in row.cells],
+                                              lambda text: normalize_field("ITEM_QUANTITY", text, ctx))
+            items.append(item)
+            item_notes += [note] if note else []
         tables = [_table(t) for t in raw_tables]
         fields, repairs = repair(fields, alternatives, items)
-        return self._result(doc, fields, items, tables, repairs + run_checks(fields, items), "model")
+        return self._result(doc, fields, items, tables, item_notes + repairs + run_checks(fields, items), "model")
 
     @staticmethod
     def _line_item(row: Any, ctx: DocumentContext) -> LineItem:

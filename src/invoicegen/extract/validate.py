@@ -465,3 +465,31 @@ def repair(
         if fv is not None:
             out[k] = fv
     return out, notes
+
+
+def repair_item_quantity(index: int, item: LineItem, cell_texts: Sequence[str],
+                         read: Callable[[str], str | None]) -> tuple[LineItem, ValidationCheck | None]:
+    """Take an item's quantity from its own row when the model's quantity is missing or breaks
+    quantity × unit price = amount and exactly one number printed in the row makes it hold: the model
+    misses quantities most in column orders it has not seen (quantity first, quantity and unit in one cell)."""
+    verdict = _item_ok(item)
+    if (verdict is not None and verdict[0]) or _dec(item.unit_price) is None or _dec(item.amount) is None:
+        return item, None
+    found: set[str] = set()
+    for text in cell_texts:
+        first = text.split()[0] if text.split() else ""
+        q = read(first)
+        q_dec = _dec(q)
+        if q is None or q_dec is None or q_dec <= 0:
+            continue
+        trial = item.model_copy(update={"quantity": q})
+        ok = _item_ok(trial)
+        if ok is not None and ok[0]:
+            found.add(format_decimal(q_dec))
+    if len(found) != 1:
+        return item, None
+    q = found.pop()
+    note = ValidationCheck(check="repair", passed=True,
+                           detail=f"item {index + 1} quantity {item.quantity} -> {q} (read from its row: "
+                                  f"{q} × {item.unit_price} = {item.amount})")
+    return item.model_copy(update={"quantity": q}), note
