@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from invoicegen.schema import IGNORE_INDEX, BBox
+
+if TYPE_CHECKING:  # inference through onnxruntime never imports torch (seconds of start-up per process)
+    import torch
 
 CLS_BOX = (0, 0, 0, 0)
 SEP_BOX = (1000, 1000, 1000, 1000)
@@ -159,27 +162,33 @@ def page_pixels(image) -> np.ndarray:  # type: ignore[no-untyped-def]
     return arr.transpose(2, 0, 1).copy()
 
 
-def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad a list of windows to the longest one; labels padded with IGNORE_INDEX."""
+def collate_arrays(windows: Sequence[Window], pad_id: int, *, labels: bool = True) -> dict[str, np.ndarray]:
+    """Pad a list of windows to the longest one (int64; labels padded with IGNORE_INDEX), as numpy
+    arrays: what onnxruntime takes, and what :func:`collate` wraps for torch."""
     length = max(len(w.input_ids) for w in windows)
     n = len(windows)
-    input_ids = torch.full((n, length), pad_id, dtype=torch.long)
-    bbox = torch.zeros((n, length, 4), dtype=torch.long)
-    mask = torch.zeros((n, length), dtype=torch.long)
-    batch: dict[str, torch.Tensor] = {}
-    heads = list(windows[0].labels)
-    label_tensors = {h: torch.full((n, length), IGNORE_INDEX, dtype=torch.long) for h in heads}
+    input_ids = np.full((n, length), pad_id, dtype=np.int64)
+    bbox = np.zeros((n, length, 4), dtype=np.int64)
+    mask = np.zeros((n, length), dtype=np.int64)
+    heads = list(windows[0].labels) if labels else []
+    label_arrays = {h: np.full((n, length), IGNORE_INDEX, dtype=np.int64) for h in heads}
     for i, w in enumerate(windows):
         k = len(w.input_ids)
-        input_ids[i, :k] = torch.tensor(w.input_ids)
-        bbox[i, :k] = torch.tensor(w.bbox)
+        input_ids[i, :k] = w.input_ids
+        bbox[i, :k] = np.asarray(w.bbox, dtype=np.int64).reshape(k, 4)
         mask[i, :k] = 1
         for h in heads:
-            label_tensors[h][i, :k] = torch.tensor(w.labels[h])
-    batch.update(input_ids=input_ids, bbox=bbox, attention_mask=mask)
-    for h, t in label_tensors.items():
-        batch[f"{h}_labels"] = t
+            label_arrays[h][i, :k] = w.labels[h]
+    batch = {"input_ids": input_ids, "bbox": bbox, "attention_mask": mask}
+    for h, a in label_arrays.items():
+        batch[f"{h}_labels"] = a
     if windows[0].pixel_values is not None:
-        batch["pixel_values"] = torch.from_numpy(np.stack([w.pixel_values for w in windows
-                                                           if w.pixel_values is not None]))
+        batch["pixel_values"] = np.stack([w.pixel_values for w in windows if w.pixel_values is not None])
     return batch
+
+
+def collate(windows: Sequence[Window], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a list of windows to the longest one; labels padded with IGNORE_INDEX (torch tensors)."""
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in collate_arrays(windows, pad_id).items()}

@@ -12,11 +12,10 @@ import torch
 from torch import nn
 
 from invoicegen.model.checkpoint import Checkpoint, load_checkpoint
+from invoicegen.model.runtime import ONNX_FILE, ONNX_INT8_FILE, OUTPUTS
 from invoicegen.schema import HEADS
 
-OUTPUTS = [f"{h}_logits" for h in HEADS]
-ONNX_FILE = "model.onnx"
-ONNX_INT8_FILE = "model.int8.onnx"
+__all__ = ["ONNX_FILE", "ONNX_INT8_FILE", "OUTPUTS", "export_onnx"]
 
 
 class _ExportWrapper(nn.Module):

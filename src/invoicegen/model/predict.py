@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from invoicegen.model.data import ModelPage
 from invoicegen.model.encode import Window, collate, merge_window_logits
-from invoicegen.model.metrics import head_scores
 from invoicegen.schema import HEADS
+
+if TYPE_CHECKING:  # torch only for the torch backend: onnxruntime inference starts without it
+    import torch
 
 HEAD_NAMES = tuple(HEADS)
 
@@ -20,6 +22,7 @@ WindowRunner = Callable[[Sequence[Window]], dict[str, np.ndarray]]
 
 def torch_runner(model: torch.nn.Module, pad_id: int) -> WindowRunner:
     """A WindowRunner for a torch MultiTaskLayoutLMv3 in eval mode."""
+    import torch
 
     def run(windows: Sequence[Window]) -> dict[str, np.ndarray]:
         batch = collate(windows, pad_id)
@@ -55,6 +58,8 @@ def predict_pages(pages: Sequence[ModelPage], run: WindowRunner, batch_size: int
 
 def score_pages(pages: Sequence[ModelPage], run: WindowRunner, batch_size: int = 16) -> dict[str, dict[str, float]]:
     """Span P/R/F1 per head (entities, table rows, cells) of a runner on gold-labelled pages."""
+    from invoicegen.model.metrics import head_scores  # seqeval pulls in scikit-learn and scipy
+
     logits = predict_pages(pages, run, batch_size=batch_size)
     gold: dict[str, list[list[str]]] = {h: [] for h in HEAD_NAMES}
     pred: dict[str, list[list[str]]] = {h: [] for h in HEAD_NAMES}

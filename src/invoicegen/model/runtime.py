@@ -1,4 +1,8 @@
-"""Model runtimes behind one interface: whatever runs the windows, the extractor is the same."""
+"""Model runtimes behind one interface: whatever runs the windows, the extractor is the same.
+
+The ONNX runtimes import neither torch nor transformers (the checkpoint's tokenizer, recipe and
+metadata are enough): that is most of the start-up time of a process that runs the default
+backend (a batch worker process, a CLI call), ~1 s instead of ~6 s of CPU on the 2-core machine."""
 
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ from typing import Protocol
 
 import numpy as np
 
-from invoicegen.model.checkpoint import Checkpoint, load_checkpoint
-from invoicegen.model.encode import Window, collate
-from invoicegen.model.export import ONNX_FILE, ONNX_INT8_FILE, OUTPUTS
-from invoicegen.model.predict import torch_runner
+from invoicegen.model.checkpoint import Checkpoint, CheckpointInfo, load_checkpoint, load_checkpoint_info
+from invoicegen.model.encode import Window, collate_arrays
 from invoicegen.model.recipes import Recipe
 from invoicegen.model.tokenizer import WordTokenizer
+from invoicegen.schema import HEADS
+
+OUTPUTS = [f"{h}_logits" for h in HEADS]
+"""Output names of an exported model (``model.export``)."""
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"
 
 
 class Runtime(Protocol):
@@ -46,6 +54,8 @@ class TorchRuntime:
         self.name = checkpoint.name
         self.version = checkpoint.version
         self.temperature = float(checkpoint.meta.get("temperature", 1.0))
+        from invoicegen.model.predict import torch_runner
+
         self._run = torch_runner(checkpoint.model, checkpoint.tokenizer.pad_id)
 
     def run(self, windows: Sequence[Window]) -> dict[str, np.ndarray]:
@@ -65,16 +75,26 @@ def torch_int8(checkpoint: Checkpoint) -> Checkpoint:
 
 
 class OnnxRuntime:
-    """An exported ONNX file in the checkpoint directory, run by onnxruntime on CPU."""
+    """An exported ONNX file in the checkpoint directory, run by onnxruntime on CPU.
+
+    ``threads``: intra-op threads of the session (default: every core). Where several inferences
+    run at once (the batch runner's model threads or worker processes), each should get its share
+    of the cores: more threads than cores only fight (onnxruntime's pool threads spin-wait)."""
 
     backend = "onnx"
 
-    def __init__(self, checkpoint: Checkpoint, onnx_path: Path, threads: int | None = None) -> None:
+    def __init__(self, checkpoint: Checkpoint | CheckpointInfo, onnx_path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        self.checkpoint, self.onnx_path = checkpoint, Path(onnx_path)
+        self.threads = threads or (os.cpu_count() or 1)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = self.threads
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle pool threads sleep instead of spin-waiting: the cores are shared with the Python parts
+        # of the pipeline (and, in the API, with the other requests); spinning doubled the CPU time
+        # per document on 2 cores (47 vs 25 ms for a one-page invoice) and took it from them
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         self.quantized = meta.get("quantized") == "true"
@@ -86,32 +106,50 @@ class OnnxRuntime:
         self.pad_id = checkpoint.tokenizer.pad_id
         self._inputs = {i.name for i in self.session.get_inputs()}
 
+    def with_threads(self, threads: int) -> OnnxRuntime:
+        """The same model in a new session with ``threads`` intra-op threads (self if it has them)."""
+        if threads == self.threads:
+            return self
+        return OnnxRuntime(self.checkpoint, self.onnx_path, threads=threads)
+
     def run(self, windows: Sequence[Window]) -> dict[str, np.ndarray]:
-        batch = collate(windows, self.pad_id)
-        feeds = {k: v.numpy() for k, v in batch.items() if k in self._inputs}
+        batch = collate_arrays(windows, self.pad_id, labels=False)
+        feeds = {k: v for k, v in batch.items() if k in self._inputs}
         outs = self.session.run(OUTPUTS, feeds)
         return dict(zip(OUTPUTS, outs, strict=True))
+
+
+def with_threads(runtime: Runtime, threads: int) -> Runtime:
+    """``runtime`` with ``threads`` intra-op threads: a second session on the same ONNX file when the
+    session has another number (~0.1 s); anything else as it is (torch's threads are process-wide:
+    ``torch.set_num_threads``)."""
+    if isinstance(runtime, OnnxRuntime):
+        return runtime.with_threads(threads)
+    return runtime
 
 
 BACKENDS = ("auto", "torch", "torch-int8", "onnx", "onnx-int8")
 
 
-def load_runtime(path: str | Path, backend: str | None = None, device: str = "cpu") -> Runtime:
+def load_runtime(path: str | Path, backend: str | None = None, device: str = "cpu", *,
+                 threads: int | None = None) -> Runtime:
     """Load a checkpoint directory into a runtime. ``backend`` (default: MODEL_BACKEND or auto):
-    ``auto`` uses an ONNX file found in the checkpoint (INT8 first), else torch."""
+    ``auto`` uses an ONNX file found in the checkpoint (INT8 first), else torch. ``threads``: the
+    ONNX session's intra-op threads (default: every core; torch's are process-wide, set by the caller)."""
     path = Path(path)
     backend = (backend or os.environ.get("MODEL_BACKEND") or "auto").lower()
     if backend not in BACKENDS:
         raise ValueError(f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    checkpoint = load_checkpoint(path, device=device)
     if backend == "auto":
         found = [f for f in (ONNX_INT8_FILE, ONNX_FILE) if (path / f).exists()]
         backend = ("onnx-int8" if found[0] == ONNX_INT8_FILE else "onnx") if found and device == "cpu" else "torch"
     if backend.startswith("onnx"):
+        info = load_checkpoint_info(path)  # no torch model: the ONNX file is the model
         onnx_path = path / (ONNX_INT8_FILE if backend == "onnx-int8" else ONNX_FILE)
         if not onnx_path.exists():
             raise FileNotFoundError(f"{onnx_path} not found: run `invoicegen export --model {path}` first")
-        return OnnxRuntime(checkpoint, onnx_path)
+        return OnnxRuntime(info, onnx_path, threads=threads)
+    checkpoint = load_checkpoint(path, device=device)
     if backend == "torch-int8":
         runtime = TorchRuntime(torch_int8(checkpoint))
         runtime.quantized = True
