@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import pytest
 from typer.testing import CliRunner
 
+from batch_helpers import SAMPLE_PDF
 from invoicegen.cli import app
+from invoicegen.document import LoadedDocument, PageBackend
+from invoicegen.extract.pipeline import Extractor
 from invoicegen.model.data import prepare_labelled
 from invoicegen.model.export import OUTPUTS
 from invoicegen.model.predict import predict_pages
 from invoicegen.model.recipes import get_recipe
 from invoicegen.model.runtime import load_runtime
 from invoicegen.model.train import TrainConfig, train
+from invoicegen.schema import Document, ExtractionResult, Page, Word
 from toydata import toy_document, write_toy_dataset
 
 
@@ -72,3 +80,37 @@ def test_auto_backend_prefers_an_onnx_file_in_the_checkpoint(exported: Path, tmp
     assert load_runtime(exported, "auto").backend == "onnx"
     with pytest.raises(ValueError, match="MODEL_BACKEND"):
         load_runtime(exported, "tensorrt")
+
+
+def _loaded(i: int) -> LoadedDocument:
+    """A toy page as a loaded document (words only: the text model needs no image)."""
+    page = toy_document(i, n_rows=2 + i % 7).pages[0]
+    words = [Word(text=t, bbox=b, confidence=1.0) for t, b in zip(page.words, page.bboxes, strict=True)]
+    doc = Document(filename=f"toy{i}.pdf", sha256=f"{i:064d}", media_type="application/pdf",
+                   pages=[Page(index=0, width=page.width, height=page.height, words=words)])
+    return LoadedDocument(doc, PageBackend(), 150)
+
+
+def test_extract_many_gives_every_document_what_extract_gives_it(exported: Path) -> None:
+    """The INT8 model quantises activations with one scale per call: windows of other documents in
+    the same call would change a document's result. extract_many (the batch runner, the API's
+    micro-batches) must give each document exactly what it gets alone."""
+    extractor = Extractor(load_runtime(exported, "onnx-int8"))
+
+    def plain(results: list[ExtractionResult]) -> list[dict[str, Any]]:
+        return [r.model_dump(exclude={"timings_ms"}) for r in results]
+
+    docs = [_loaded(i) for i in range(12)]
+    alone = plain([extractor.extract_many([d])[0] for d in docs])
+    assert plain(extractor.extract_many(docs)) == alone
+    assert plain(extractor.extract_many(docs[::-1]))[::-1] == alone
+
+
+def test_the_onnx_backend_extracts_without_importing_torch(exported: Path) -> None:
+    """torch + transformers are ~4-5 s of imports per process (a batch worker process, a CLI call)."""
+    code = ("import sys; from invoicegen.extract.pipeline import Extractor; "
+            f"r = Extractor.load({str(exported)!r}).extract({str(SAMPLE_PDF)!r}); "
+            "print(r.model.backend, sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if k != "MODEL_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["onnx", "[]"]
