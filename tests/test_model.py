@@ -176,3 +176,17 @@ def test_a_row_never_starts_in_the_middle_of_a_line() -> None:
     # a wrapped description's second line, and a header word before a row on its line, stay as they are
     kept = ["HEADER", "ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_I", "ROW_I"]
     assert snap_row_starts(kept, words) == kept
+
+
+def test_row_repairs_use_one_start_per_line_and_one_amount_per_row() -> None:
+    line = [(10, 100, 40, 110), (60, 100, 90, 110), (200, 100, 230, 110)]  # sku, description, amount
+    nxt = [(x0, y0 + 20, x1, y1 + 20) for x0, y0, x1, y1 in line]
+    boxes = line + nxt
+    ner = ["B-ITEM_SKU", "B-ITEM_DESCRIPTION", "B-ITEM_AMOUNT"] * 2
+    # the model started a row at the SKU and again at the description; and missed the next row's start
+    tags = ["ROW_B", "ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_I"]
+    assert snap_row_starts(tags, boxes, ner) == ["ROW_B", "ROW_I", "ROW_I", "ROW_B", "ROW_I", "ROW_I"]
+    # without entity tags a line with no start continues the row (a wrapped description looks the same)
+    assert snap_row_starts(tags, boxes) == ["ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_I", "ROW_I"]
+    # the page's first row word starts a row even when the model tagged it inside
+    assert snap_row_starts(["HEADER", "ROW_I"], [(10, 80, 40, 90), (10, 100, 40, 110)]) == ["HEADER", "ROW_B"]

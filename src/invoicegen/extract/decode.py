@@ -139,16 +139,18 @@ def _group_cells(indices: Sequence[int], cell_tags: Sequence[str], boxes: Sequen
     return out
 
 
-def table_tags(pred: PagePrediction) -> list[str]:
-    """Table roles of a page's words: the table head's argmax, with row starts snapped to line starts."""
-    return snap_row_starts([TABLE_LABELS[i] for i in pred.table.argmax(-1)], pred.boxes)
+def table_tags(pred: PagePrediction, ner: Sequence[str] | None = None) -> list[str]:
+    """Table roles of a page's words: the table head's argmax, row starts repaired by line geometry
+    and item amounts (``snap_row_starts``)."""
+    return snap_row_starts([TABLE_LABELS[i] for i in pred.table.argmax(-1)], pred.boxes,
+                           ner if ner is not None else ner_tags(pred))
 
 
 def page_tables(pred: PagePrediction) -> list[RawTable]:
     """Tables on a page from the table and cell heads; item columns from the ITEM_* entities."""
-    tags = table_tags(pred)
-    cell_tags = [CELL_LABELS[i] for i in pred.cell.argmax(-1)]
     ner = ner_tags(pred)
+    tags = table_tags(pred, ner)
+    cell_tags = [CELL_LABELS[i] for i in pred.cell.argmax(-1)]
     row_conf = pred.table[:, [TABLE_LABELS.index("ROW_B"), TABLE_LABELS.index("ROW_I")]].sum(-1)
     header_words: list[int] = []
     rows: list[list[int]] = []

@@ -75,21 +75,38 @@ def _same_line_next(a: BBox, b: BBox) -> bool:
     return _same_line(a, b) and -0.2 * h <= b[0] - a[2] <= 1.2 * h
 
 
-def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
-    """Table roles (reading order) where no row starts in the middle of a text line: a ``ROW_B``
-    preceded on its own line by ``ROW_I`` words moves to the first of them. A small model tends to
-    start the row at the description when an unfamiliar column (a quantity, a unit) comes first,
-    which would hand the row's first cells to the row above."""
+def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox], ner: Sequence[str] | None = None) -> list[str]:
+    """Table roles (reading order) repaired with the geometry of rows: a row starts at the first row
+    word of a text line and at most once per line; the page's first row line starts a row; and
+    (given entity tags) a line that brings a second ITEM_AMOUNT into a row starts a new one. A small
+    model often starts a row at the description when an unfamiliar column (a quantity, a SKU) comes
+    first, or misses the start of a row whose neighbour it got right."""
     out = list(tags)
-    for i, tag in enumerate(tags):
-        if tag != "ROW_B":
+    row_open = row_has_amount = False
+    for line in _lines(boxes):
+        words = [i for i in line if out[i] in ("ROW_B", "ROW_I")]
+        if not words:
             continue
-        j = i
-        while j > 0 and out[j - 1] == "ROW_I" and boxes[j - 1][0] < boxes[j][0] and _same_line(boxes[j - 1], boxes[j]):
-            j -= 1
-        if j < i:
-            out[j], out[i] = "ROW_B", "ROW_I"
+        amount = ner is not None and any(ner[i].endswith("-ITEM_AMOUNT") for i in words)
+        if any(out[i] == "ROW_B" for i in words) or not row_open or (amount and row_has_amount):
+            for i in words:
+                out[i] = "ROW_I"
+            out[words[0]] = "ROW_B"
+            row_open, row_has_amount = True, False
+        row_has_amount = row_has_amount or amount
     return out
+
+
+def _lines(boxes: Sequence[BBox]) -> list[list[int]]:
+    """Consecutive words (reading order) split into text lines: a line ends where the next word is
+    not beside it on the same line."""
+    lines: list[list[int]] = []
+    for i, b in enumerate(boxes):
+        if lines and _same_line(boxes[i - 1], b) and b[0] >= boxes[i - 1][0]:
+            lines[-1].append(i)
+        else:
+            lines.append([i])
+    return lines
 
 
 def _same_line(a: BBox, b: BBox) -> bool:
