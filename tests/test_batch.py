@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,13 @@ from invoicegen.deployment import batch_io
 from invoicegen.deployment.batch_io import (
     BatchError,
     ErrorLog,
+    InputFile,
     OutputLock,
     atomic_write_text,
     check_dirs,
     discover_inputs,
 )
-from invoicegen.deployment.batch_runner import AsyncBatchRunner
+from invoicegen.deployment.batch_runner import AsyncBatchRunner, _ProcessRun
 from invoicegen.deployment.model_loader import ModelLoader
 from invoicegen.extract.output import csv_text, summary_row
 from invoicegen.extract.pipeline import ExtractOptions
@@ -270,6 +272,38 @@ def test_process_mode_reports_workers_that_cannot_load_the_model(tmp_path: Path)
         AsyncBatchRunner(ModelLoader(broken_model), num_workers=1, use_threads=False,
                          progress=False).process_directory(src, tmp_path / "out")
     assert error_lines(tmp_path / "out") == []  # not one error line per input
+    with pytest.raises(BatchError, match="worker processes died"):  # the same from a warm start
+        AsyncBatchRunner(ModelLoader(broken_model), num_workers=1, use_threads=False, progress=False).start()
+
+
+def test_process_mode_warm_start_gives_the_same_outputs(tmp_path: Path, loader: ModelLoader,
+                                                       pdfs: list[Path]) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(7):
+        shutil.copy(pdfs[i % len(pdfs)], src / f"d{i}.pdf")
+    procs = runner(loader, batch_size=4, use_threads=False)
+    assert procs.start() > 0  # spawned, models loaded and warmed up
+    assert procs.process_directory(src, tmp_path / "p").processed == 7
+    procs.close()  # nothing left to stop: the run took the processes over
+    assert runner(loader).process_directory(src, tmp_path / "t").processed == 7
+    assert outputs(tmp_path / "p") == outputs(tmp_path / "t")
+
+
+def test_process_mode_hands_out_smaller_chunks_towards_the_end(tmp_path: Path, loader: ModelLoader) -> None:
+    inputs = [InputFile(tmp_path / f"{i:02d}.pdf", f"{i:02d}.pdf") for i in range(40)]
+    run = _ProcessRun(runner(loader, batch_size=8, num_workers=2, use_threads=False), None, tmp_path / "out",
+                      inputs, threading.Event(), 1)
+    sizes = []
+    try:
+        while chunk := run._next_chunk():
+            sizes.append(len(chunk))
+    finally:
+        run.pool.shutdown()
+        run.model_pool.shutdown()
+        run.errors.close()
+        run.bar.close()
+    assert sizes == [8, 8, 6, 5, 4, 4, 4, 1]  # what is left / (2 x workers), at least 4, at most the batch
 
 
 def test_directories_are_checked_and_the_output_is_locked(tmp_path: Path, loader: ModelLoader) -> None:

@@ -508,6 +508,18 @@ def extract_batch(extractor: Extractor, docs: Sequence[LoadedDocument], load_ms:
     return out
 
 
+def with_model_threads(extractor: Extractor, threads: int) -> Extractor:
+    """The extractor with an ONNX session of ``threads`` intra-op threads (a second session on the
+    same file, ~0.1 s; the extractor itself when it has them, or runs torch, whose threads are
+    process-wide). Where several inferences share the cores (two model threads, a Ray actor next
+    to load tasks), each should use its share: more threads than cores only fight."""
+    from invoicegen.extract.pipeline import Extractor
+    from invoicegen.model.runtime import with_threads
+
+    runtime = with_threads(extractor.runtime, threads)
+    return extractor if runtime is extractor.runtime else Extractor(runtime, batch_size=extractor.batch_size)
+
+
 def remove_output(output_dir: Path, rel: str) -> None:
     """Drop the output of an input that now fails (it was made from older content)."""
     with contextlib.suppress(FileNotFoundError):
@@ -556,5 +568,6 @@ __all__ = [
     "output_path",
     "result_json",
     "sweep_temp_files",
+    "with_model_threads",
     "write_summary",
 ]

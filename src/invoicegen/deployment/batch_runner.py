@@ -3,9 +3,11 @@
 Why this shape:
 
 * **Pipelined.** Reading a file (PDF text layer, or rendering + OCR) is per-file CPU work that
-  parallelises; the model is fastest on many documents at once. A worker pool (threads or
-  processes) loads files while the driver runs batches of up to ``batch_size`` loaded documents
-  through ONE ``Extractor.extract_many`` call, so loading and inference overlap and both cores work.
+  parallelises. A worker pool (threads or processes) loads files while batches of up to
+  ``batch_size`` loaded documents go through ONE ``Extractor.extract_many`` call, so loading and
+  inference overlap and both cores work. The model still sees one document per call: a result
+  never depends on the other documents of its batch (it is exactly what ``Extractor.extract``
+  gives, whatever the engine, mode or timing).
 * **Bounded.** At most ``max_inflight`` documents are submitted or loaded but not yet written, so
   memory stays flat on 10,000 files (the input list is paths only; results are not kept).
 * **Resumable.** An input is done when ``OUT/<rel>.json`` exists and its ``document.sha256`` is
@@ -66,6 +68,7 @@ from invoicegen.deployment.batch_io import (
     remove_output,
     result_json,
     sweep_temp_files,
+    with_model_threads,
     write_summary,
 )
 from invoicegen.deployment.model_loader import ModelLoader
@@ -73,6 +76,9 @@ from invoicegen.extract.pipeline import ExtractOptions
 from invoicegen.schema import ExtractionResult
 
 log = logging.getLogger("invoicegen.batch")
+
+WORKERS_DIED = ("the worker processes died before finishing any batch (could they load the model? run with "
+                "the default --threads mode to see the error)")
 
 
 @dataclass
@@ -113,11 +119,13 @@ class AsyncBatchRunner:
         """Batches in the model at once (default: 2 on CPU, 1 on GPU): while one batch is in
         Python (encoding, decoding), the other runs matrix products with the GIL released."""
         self.torch_threads = torch_threads
-        """torch intra-op threads during the run (default: cores / model_threads; restored after)."""
+        """Intra-op threads of the model during the run (default: cores / model_threads): torch's (restored
+        after) or the ONNX session's (a session for the run, :func:`batch_io.with_model_threads`)."""
         self.force = force
         self.ignore_unsupported = ignore_unsupported
         self.progress = progress
         self.fsync = fsync
+        self._started: Executor | None = None
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -147,16 +155,57 @@ class AsyncBatchRunner:
 
     # -- the run ---------------------------------------------------------------------------------
 
+    def start(self) -> float:
+        """Warm start: load the model now (threads), or spawn the worker processes and wait until
+        each has loaded its model (processes), e.g. while the input is still arriving; returns the
+        seconds it took. The next ``process_directory`` takes the started processes over (and stops
+        them at its end); :meth:`close` stops them if no run follows. Optional: a run starts what it
+        needs itself."""
+        t0 = time.perf_counter()
+        if self.use_threads:
+            self.model_loader.load_model()
+        elif self._started is None:
+            if not self.model_loader.model_path.is_dir():
+                raise FileNotFoundError(f"model directory {self.model_loader.model_path} does not exist")
+            pool, ready = self._make_process_pool()
+            futures = [pool.submit(os.getpid) for _ in range(self.num_workers)]  # each submit spawns one
+            n = 0
+            while n < self.num_workers:
+                if ready.acquire(timeout=0.1):
+                    n += 1
+                elif any(f.done() and f.exception() is not None for f in futures):
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise BatchError(WORKERS_DIED)
+            self._started = pool
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Stop worker processes started by :meth:`start` that no run took over."""
+        pool, self._started = self._started, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _take_pool(self) -> Executor:
+        pool, self._started = self._started, None
+        return pool or self._make_pool()
+
     def _make_pool(self) -> Executor:
         if self.use_threads:
             return ThreadPoolExecutor(self.num_workers, thread_name_prefix="invoicegen-batch-load")
+        return self._make_process_pool()[0]
+
+    def _make_process_pool(self) -> tuple[ProcessPoolExecutor, Any]:
+        """The worker processes (spawned on the first submits) and a semaphore each of them releases
+        once its model is loaded."""
         # spawn, not fork: the driver holds torch's thread pools and PDFium, neither fork-safe
         ctx = multiprocessing.get_context("spawn")
         threads = self.torch_threads or max(1, (os.cpu_count() or 1) // self.num_workers)
         loader = self.model_loader
-        return ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=_pipeline_process_init,
+        ready = ctx.Semaphore(0)
+        pool = ProcessPoolExecutor(self.num_workers, mp_context=ctx, initializer=_pipeline_process_init,
                                    initargs=(str(loader.model_path), loader.backend, loader.batch_size, self.options,
-                                             threads))
+                                             threads, ready))
+        return pool, ready
 
     def _run(self, input_dir: Path, output_dir: Path, stop: threading.Event) -> BatchStats:
         t0 = time.perf_counter()
@@ -172,7 +221,7 @@ class AsyncBatchRunner:
                 on_gpu = self.model_loader.device.startswith("cuda")
                 model_threads = self.model_threads or (1 if on_gpu else min(2, os.cpu_count() or 1))
                 torch_threads = self.torch_threads or max(1, (os.cpu_count() or 1) // model_threads)
-                run = _Run(self, extractor, out, inputs, stop, model_threads)
+                run = _Run(self, with_model_threads(extractor, torch_threads), out, inputs, stop, model_threads)
             else:  # the worker processes load the model; the driver only schedules
                 if not self.model_loader.model_path.is_dir():
                     raise FileNotFoundError(f"model directory {self.model_loader.model_path} does not exist")
@@ -206,9 +255,10 @@ class _Run:
         self.ready: list[tuple[LoadOutcome, float]] = []
         self.retry: list[_Job] = []
         self._items = iter(inputs)
+        self._taken = 0
         self._exhausted = False
         self.load_options = LoadOptions.of(runner.options)
-        self.pool = runner._make_pool()
+        self.pool = runner._take_pool()
         self.model_threads = model_threads
         self.model_pool = ThreadPoolExecutor(model_threads, thread_name_prefix="invoicegen-batch-model")
         self.running: dict[Future[list[ExtractionResult | Exception]], list[LoadOutcome]] = {}
@@ -224,6 +274,7 @@ class _Run:
         if item is None:
             self._exhausted = True
             return None
+        self._taken += 1
         return _Job(item)
 
     @property
@@ -414,6 +465,10 @@ class _Run:
         write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
 
 
+MIN_CHUNK = 4
+"""Smallest chunk of files handed to a worker process (each chunk is a round trip to it)."""
+
+
 class _ProcessRun(_Run):
     """Process mode: the driver hands out batches of paths; each worker process loads its batch,
     runs ONE extract_many call with its own model and writes the outputs, so the Python parts of
@@ -427,16 +482,24 @@ class _ProcessRun(_Run):
 
     def _broken(self, chunk: list[_Job], pool: Executor) -> None:
         if not self.chunks_done:  # no process ever finished a batch: they cannot start at all
-            raise BatchError("the worker processes died before finishing any batch (could they load the "
-                             "model? run with the default --threads mode to see the error)")
+            raise BatchError(WORKERS_DIED)
         for job in chunk:
             self._pool_broke(job, pool)
+
+    def _chunk_size(self) -> int:
+        """``batch_size`` files per chunk, smaller towards the end of the input (what is left / (2 x
+        workers), at least MIN_CHUNK), so the processes finish together instead of one working
+        through a last full batch while the others idle."""
+        r = self.r
+        left = len(self.inputs) - self._taken
+        return min(r.batch_size, max(MIN_CHUNK, -(-left // (2 * r.num_workers))))
 
     def _next_chunk(self) -> list[_Job]:
         if self.retry:  # files of a crashed process are retried one by one
             return [self.retry.pop()]
         chunk: list[_Job] = []
-        while len(chunk) < self.r.batch_size:
+        size = self._chunk_size()
+        while len(chunk) < size:
             job = self._next_job()
             if job is None:
                 break
@@ -513,26 +576,39 @@ _WORKER: dict[str, Any] = {}
 
 
 def _pipeline_process_init(model_path: str, backend: str | None, window_batch: int, options: ExtractOptions,
-                           threads: int) -> None:
+                           threads: int, ready: Any = None) -> None:
     """Initializer of pipeline processes: SIGINT ignored, exit with the driver (as loader processes),
-    and an own model with ``threads`` intra-op threads (processes x threads = cores)."""
+    and an own model with ``threads`` intra-op threads (processes x threads = cores).
+
+    The model is loaded once, straight with its share of the cores. With the default ONNX backend
+    neither torch nor transformers is imported: a process is ready in ~1 s of CPU instead of ~6 s,
+    which on a short run was most of the process mode's time (see docs/batch.md, "Throughput")."""
     loader_process_init()
-    import torch
+    from invoicegen.extract.pipeline import Extractor
+    from invoicegen.model.runtime import load_runtime
 
-    torch.set_num_threads(threads)
-    loader = ModelLoader(model_path, device="cpu", backend=backend, use_gpu=False, batch_size=window_batch,
-                         options=options)
-    extractor = loader.load_model()
-    if extractor.runtime.backend == "onnx":  # load_runtime gives onnxruntime every core; here they are shared
-        from invoicegen.extract.pipeline import Extractor
-        from invoicegen.model.checkpoint import load_checkpoint
-        from invoicegen.model.export import ONNX_FILE, ONNX_INT8_FILE
-        from invoicegen.model.runtime import OnnxRuntime
+    runtime = load_runtime(model_path, backend=backend, device="cpu", threads=threads)
+    if runtime.backend == "torch":
+        import torch
 
-        onnx = loader.model_path / (ONNX_INT8_FILE if extractor.runtime.quantized else ONNX_FILE)
-        runtime = OnnxRuntime(load_checkpoint(loader.model_path), onnx, threads=threads)
-        extractor = Extractor(runtime, batch_size=window_batch)
+        torch.set_num_threads(threads)
+    extractor = Extractor(runtime, batch_size=window_batch)
+    _warm_up(extractor)
     _WORKER.update(extractor=extractor, options=options)
+    if ready is not None:
+        ready.release()  # AsyncBatchRunner.start waits for every process
+
+
+def _warm_up(extractor: Any) -> None:
+    """One extraction of the packaged sample invoice, so first-use costs (PDFium, the ONNX session's
+    first run, lazy imports of the post-processing) are paid before the process reports ready."""
+    from invoicegen.extract.pipeline import ExtractOptions
+
+    sample = Path(__file__).resolve().parents[1] / "samples" / "sample_invoice.pdf"
+    try:
+        extractor.extract(sample, options=ExtractOptions(ocr="none"))
+    except Exception as exc:  # a warm-up is an optimisation: the batches report real problems
+        log.warning("warm-up extraction failed: %r", exc)
 
 
 def _pipeline_batch(items: list[InputFile], out: Path, force: bool, ignore_unsupported: bool,

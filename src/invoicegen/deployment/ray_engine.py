@@ -46,6 +46,7 @@ from invoicegen.deployment.batch_io import (
     remove_output,
     result_json,
     sweep_temp_files,
+    with_model_threads,
     write_summary,
 )
 from invoicegen.extract.pipeline import ExtractOptions
@@ -137,6 +138,9 @@ class ModelStage:
 
         self.loader = ModelLoader(model_path, device=device, use_gpu=device.startswith("cuda"), options=options)
         self.extractor = self.loader.load_model()
+        if not device.startswith("cuda"):  # the ONNX session on the actor's CPUs only, not on every core
+            # of the node: the load tasks run on the others (torch follows OMP_NUM_THREADS, set by Ray)
+            self.extractor = with_model_threads(self.extractor, max(1, int(ray_cpus())))
         self.out = Path(out)
         self.options = options
         self.fsync = fsync
@@ -305,6 +309,16 @@ class RayBatchEngine:
             close = getattr(it, "close", None)
             if close is not None:
                 close()
+
+
+def ray_cpus() -> float:
+    """CPUs Ray assigned to the calling task or actor (1 outside Ray)."""
+    try:
+        import ray
+
+        return float(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0))
+    except Exception:
+        return 1.0
 
 
 def ray_available() -> bool:
