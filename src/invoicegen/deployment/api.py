@@ -204,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = make_limiter(settings, keys)
     loader = ModelLoader(settings.resolved_model_path, device="cuda" if settings.use_gpu else "cpu",
                          backend=settings.model_backend, use_gpu=settings.use_gpu, fp16=settings.fp16_inference,
-                         batch_size=settings.max_batch_size)
+                         batch_size=settings.max_batch_size, threads=settings.onnx_threads)
     state = ServiceState(settings=settings, loader=loader, metrics=metrics, keys=keys,
                          cache=make_cache(settings.cache_size, settings.redis_url, settings.cache_ttl))
 
@@ -439,11 +439,19 @@ async def _load(state: ServiceState) -> None:
         state.load_error = f"model failed to load: {type(exc).__name__}: {exc}"
         log.error("model_load_failed", error=type(exc).__name__, detail=str(exc))
         return
+    info = state.loader.info
+    # torch's threads are process-wide and a GPU runs one call at a time: several model workers
+    # pay off for onnxruntime on CPU, whose session was built with cores / workers threads each
+    auto_workers = s.planned_model_workers if info["backend"] == "onnx" and info["device"] == "cpu" else 1
     state.batcher = MicroBatcher(state.loader, state.metrics, max_batch=s.max_batch_size,
                                  max_wait_s=s.batch_wait_ms / 1000, queue_size=s.queue_size,
-                                 load_workers=s.load_workers, timeout_s=s.inference_timeout)
+                                 load_workers=s.load_workers, timeout_s=s.inference_timeout,
+                                 model_workers=s.model_workers or auto_workers)
     state.batcher.start()
     state.metrics.set_model(state.loader.info)
+    log.info("batching_started", model_workers=state.batcher.model_workers,
+             onnx_threads=s.onnx_threads if info["backend"] == "onnx" else None,
+             load_workers=s.load_workers, max_batch=s.max_batch_size)
 
 
 def _start_metrics_server(state: ServiceState) -> None:
@@ -577,17 +585,29 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _server_impls() -> tuple[str, str]:
+    """uvloop and httptools (uvicorn[standard]: less CPU per request than asyncio and h11) when
+    installed, else the pure-Python ones; named explicitly so the start-up log says which run."""
+    from importlib.util import find_spec
+
+    return ("uvloop" if find_spec("uvloop") else "asyncio"), ("httptools" if find_spec("httptools") else "h11")
+
+
 def run_server(settings: Settings) -> None:
     """Run uvicorn with the settings (graceful shutdown: in-flight requests get INFERENCE_TIMEOUT)."""
     import uvicorn
 
     configure_logging(settings.log_level)
-    log.info("server_starting", host=settings.api_host, port=settings.api_port, workers=settings.api_workers)
+    loop, http = _server_impls()
+    log.info("server_starting", host=settings.api_host, port=settings.api_port, workers=settings.api_workers,
+             loop=loop, http=http)
     uvicorn.run(
         "invoicegen.deployment.api:app",
         host=settings.api_host,
         port=settings.api_port,
         workers=settings.api_workers,
+        loop=loop,
+        http=http,
         log_config=None,
         log_level=settings.log_level,
         access_log=False,

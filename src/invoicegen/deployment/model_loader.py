@@ -103,7 +103,7 @@ class ModelLoader:
 
     def __init__(self, model_path: str | Path | None = None, device: str | None = None, *,
                  backend: str | None = None, use_gpu: bool | None = None, fp16: bool = False,
-                 batch_size: int = 8, options: ExtractOptions | None = None) -> None:
+                 batch_size: int = 8, options: ExtractOptions | None = None, threads: int | None = None) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.requested_device = device
         # device="cuda" is a wish; USE_GPU (argument, else the environment variable) is the permission
@@ -112,6 +112,8 @@ class ModelLoader:
         self.fp16 = fp16
         self.batch_size = batch_size
         self.default_options = options or ExtractOptions()
+        self.threads = threads
+        """Intra-op threads of an ONNX session (default: every core)."""
         self.device = "cpu"
         self._extractor: Extractor | None = None
         self._info: dict[str, Any] = {}
@@ -130,7 +132,8 @@ class ModelLoader:
             raise FileNotFoundError(f"model directory {self.model_path} does not exist (set MODEL_PATH)")
         t0 = time.perf_counter()
         self.device = resolve_device(self.requested_device, self.use_gpu)
-        runtime: Runtime = load_runtime(self.model_path, backend=self.backend, device=self.device)
+        runtime: Runtime = load_runtime(self.model_path, backend=self.backend, device=self.device,
+                                        threads=self.threads)
         fp16 = self.fp16 and self.device.startswith("cuda") and runtime.backend == "torch"
         if self.fp16 and not fp16:
             log.info("fp16_ignored", reason="FP16 needs CUDA and the torch backend", device=self.device,
