@@ -190,3 +190,6 @@ def test_row_repairs_use_one_start_per_line_and_one_amount_per_row() -> None:
     assert snap_row_starts(tags, boxes) == ["ROW_B", "ROW_I", "ROW_I", "ROW_I", "ROW_I", "ROW_I"]
     # the page's first row word starts a row even when the model tagged it inside
     assert snap_row_starts(["HEADER", "ROW_I"], [(10, 80, 40, 90), (10, 100, 40, 110)]) == ["HEADER", "ROW_B"]
+    # a header word the model read as a row word stays in the header: no empty row above the first item
+    head = [(10, 80, 40, 90), (50, 80, 70, 90), (75, 80, 99, 90), (10, 100, 40, 110)]
+    assert snap_row_starts(["HEADER", "HEADER", "ROW_I", "ROW_I"], head) == ["HEADER", "HEADER", "HEADER", "ROW_B"]

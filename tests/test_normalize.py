@@ -517,6 +517,7 @@ def test_detect_languages() -> None:
         ("en_GB", "DISCOUNT", "-£1,916.97", "1916.97"),  # a discount is a reduction, however printed
         ("de_DE", "DISCOUNT", "(19,17 €)", "19.17"),
         ("nl_NL", "SUPPLIER_IBAN", "NL91 ABNA 0417 1643 00", "NL91ABNA0417164300"),
+        ("de_DE", "SUPPLIER_IBAN", "DE89 3704 0044 0532 0130 00,", "DE89370400440532013000"),  # ", BIC ..." follows
         ("nl_NL", "SUPPLIER_IBAN", "NL91 ABNA 0417 1643 01", "NL91ABNA0417164301"),  # kept for validation
         ("nl_NL", "CURRENCY", "Euro", "EUR"),
         ("en_US", "INVOICE_NUMBER", "# INV-2024-001", "INV-2024-001"),

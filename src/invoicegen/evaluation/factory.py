@@ -156,7 +156,8 @@ def evaluate_document(doc: LabelledDocument, views: Sequence[PageEval], probs: S
     preds = [PagePrediction(v.index, v.words, v.boxes, p["ner"], p["table"], p["cell"])
              for v, p in zip(views, probs, strict=True)]
     for v, pp in zip(views, preds, strict=True):
-        v.pred = {"ner": ner_tags(pp, constrained), "table": table_tags(pp),
+        v.pred = {"ner": ner_tags(pp, constrained), "table": [TABLE_LABELS[i] for i in pp.table.argmax(-1)],
+                  "rows": table_tags(pp),
                   "cell": [CELL_LABELS[i] for i in pp.cell.argmax(-1)]}
     result = extractor._decode(_stand_in(doc), preds, ExtractOptions(constrained=constrained))
     by_index = {v.index: k for k, v in enumerate(views)}

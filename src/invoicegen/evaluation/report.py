@@ -117,9 +117,10 @@ def analyse_docs(evaluated: Sequence[DocEval], examples: int = 8) -> FactoryAnal
         for s in docs:
             groups.setdefault(getattr(s.doc, attr), []).append(s)
         breakdowns[attr] = {k: _scores(v) for k, v in sorted(groups.items())}
+    decoded = structure_scores(gold, {**pred, "table": [p.pred["rows"] for s in docs for p in s.doc.pages]})
     report = {
         "entities": entity_scores(gold["ner"], pred["ner"]),
-        "heads": structure_scores(gold, pred),
+        "heads": {**structure_scores(gold, pred), "table_row_decoded": decoded["table_row"]},
         "fields": field_scores([o for s in docs for o in s.outcomes]),
         "line_items": tally.summary(),
         "confusion": {"labels": confusion.labels, "counts": confusion.counts,
@@ -355,10 +356,14 @@ def factory_markdown(rep: Mapping[str, Any]) -> str:
                ent["micro"]["support"]],
               ["table rows (spans)", heads["table_row"]["precision"], heads["table_row"]["recall"],
                heads["table_row"]["f1"], None],
+              ["table rows after decoding", heads["table_row_decoded"]["precision"],
+               heads["table_row_decoded"]["recall"], heads["table_row_decoded"]["f1"], None],
               ["cells (spans)", heads["cell"]["precision"], heads["cell"]["recall"], heads["cell"]["f1"], None],
               ["fields (exact match)", fields["precision"], fields["accuracy"], fields["accuracy"], fields["n"]],
               ["line items", items["precision"], items["recall"], items["f1"], items["gold"]]]),
-          "\nEntities, rows and cells are seqeval strict IOB2 spans over the words in reading order. "
+          "\nEntities, rows and cells are seqeval strict IOB2 spans over the words in reading order, from the "
+          "model's own tags; rows after decoding are the rows the extractor uses (row starts repaired by line "
+          "geometry and item amounts, `model/bio.py: snap_row_starts`). "
           "Fields are the decoded, normalised values compared with the record the document was made from "
           "(recall = accuracy over gold fields; precision also counts fields the document does not have). "
           "Line items match when the amounts agree to the cent and the descriptions are >= 0.6 similar.\n",
@@ -507,7 +512,7 @@ def summary_line(rep: Mapping[str, Any], out: Path) -> str:
         ent, heads, f, li = rep["entities"]["micro"], rep["heads"], rep["fields"], rep["line_items"]
         acc = "–" if f["accuracy"] is None else f"{f['accuracy']:.4f}"
         return (f"{rep['name']}: {rep['data']['documents']} docs ({rep['data']['split']}) | entity F1 {ent['f1']:.4f} "
-                f"| rows F1 {heads['table_row']['f1']:.4f} | cells F1 {heads['cell']['f1']:.4f} | fields {acc} "
+                f"| rows F1 {heads['table_row']['f1']:.4f} (decoded {heads['table_row_decoded']['f1']:.4f}) | cells F1 {heads['cell']['f1']:.4f} | fields {acc} "
                 f"| line items F1 {li['f1']:.4f} | report {out / REPORT_MD}")
     li = rep.get("line_items")
     acc = rep["micro"]["accuracy"]

@@ -6,6 +6,7 @@ heads' probabilities. Everything here is geometry and bookkeeping; normalising v
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -146,6 +147,21 @@ def table_tags(pred: PagePrediction, ner: Sequence[str] | None = None) -> list[s
                            ner if ner is not None else ner_tags(pred))
 
 
+_NUMERIC_COLUMNS = {"quantity", "unit_price", "amount", "tax_rate"}
+
+
+def _column_text(column: str, instances: Sequence[Sequence[str]]) -> str:
+    """One text per item column. A numeric column tagged on several pieces of a row ("PP-0080" and
+    "24.50" both read as unit price) keeps the last piece that is a number (currency codes and
+    symbols allowed), since numbers sit right of codes; otherwise the pieces are joined."""
+    texts = [" ".join(words) for words in instances]
+    if column in _NUMERIC_COLUMNS and len(texts) > 1:
+        numeric = [t for t in texts if re.search(r"\d", t) and not re.search(r"[^\W\d_]", re.sub(r"\b[A-Z]{3}\b", "", t))]
+        if numeric:
+            return numeric[-1]
+    return " ".join(texts)
+
+
 def page_tables(pred: PagePrediction) -> list[RawTable]:
     """Tables on a page from the table and cell heads; item columns from the ITEM_* entities."""
     ner = ner_tags(pred)
@@ -165,14 +181,19 @@ def page_tables(pred: PagePrediction) -> list[RawTable]:
         return []
     raw_rows = []
     for r in rows:
-        columns: dict[str, list[str]] = {}
+        columns: dict[str, list[list[str]]] = {}
+        prev = ""
         for i in r:
             ent = ner[i][2:]
             if ent in LINE_ITEM_COLUMNS:
-                columns.setdefault(LINE_ITEM_COLUMNS[ent], []).append(pred.words[i])
+                instances = columns.setdefault(LINE_ITEM_COLUMNS[ent], [])
+                if not instances or prev != ent:  # "1 234,00" tagged B, B is still one amount
+                    instances.append([])
+                instances[-1].append(pred.words[i])
+            prev = ent
         raw_rows.append(RawRow(pred.page, union_box([pred.boxes[i] for i in r]), float(np.mean(row_conf[r])),
                                _group_cells(r, cell_tags, pred.boxes, pred.words),
-                               {k: " ".join(v) for k, v in columns.items()}))
+                               {k: _column_text(k, v) for k, v in columns.items()}))
     header = _group_cells(header_words, cell_tags, pred.boxes, pred.words) if header_words else []
     all_words = header_words + [i for r in rows for i in r]
     return [RawTable(pred.page, union_box([pred.boxes[i] for i in all_words]), header, raw_rows)]

@@ -837,7 +837,7 @@ def iban_is_valid(text: str | None) -> bool:
 def _compact_iban(text: str) -> str:
     s = _nfkc(text).upper()
     s = re.sub(r"^\s*IBAN\b\s*[:#.]?", "", s)
-    return re.sub(r"[\s.\-]", "", s)
+    return re.sub(r"[\s.\-,;:]", "", s)  # "IBAN DE89 3704 ..., BIC ...": separators and trailing punctuation
 
 
 def normalize_iban(text: str | None) -> str | None:

@@ -76,8 +76,9 @@ def _same_line_next(a: BBox, b: BBox) -> bool:
 
 
 def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox], ner: Sequence[str] | None = None) -> list[str]:
-    """Table roles (reading order) repaired with the geometry of rows: a row starts at the first row
-    word of a text line and at most once per line; the page's first row line starts a row; and
+    """Table roles (reading order) repaired with the geometry of rows: row words on a line that is
+    mostly header belong to the header; a row starts at the first row word of a text line and at
+    most once per line; the page's first row line starts a row; and
     (given entity tags) a line that brings a second ITEM_AMOUNT into a row starts a new one. A small
     model often starts a row at the description when an unfamiliar column (a quantity, a SKU) comes
     first, or misses the start of a row whose neighbour it got right."""
@@ -85,6 +86,11 @@ def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox], ner: Sequence[st
     row_open = row_has_amount = False
     for line in _lines(boxes):
         words = [i for i in line if out[i] in ("ROW_B", "ROW_I")]
+        header = [i for i in line if out[i] == "HEADER"]
+        if len(header) > len(words):  # "Unit [price]" on the header line: a header word, not a row
+            for i in words:
+                out[i] = "HEADER"
+            continue
         if not words:
             continue
         amount = ner is not None and any(ner[i].endswith("-ITEM_AMOUNT") for i in words)
