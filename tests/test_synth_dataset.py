@@ -10,8 +10,14 @@ from typer.testing import CliRunner
 
 from invoicegen.schema import ENTITIES, LabelledDocument, field_key
 from invoicegen.synth.dataset import GenConfig, generate, split_layouts
-from invoicegen.synth.layouts import (DOCUMENT_LAYOUTS, LAYOUTS, MIX_PREFIX, RECEIPT_LAYOUTS, compose_layout,
-                                      layout_by_id)
+from invoicegen.synth.layouts import (
+    DOCUMENT_LAYOUTS,
+    LAYOUTS,
+    MIX_PREFIX,
+    RECEIPT_LAYOUTS,
+    compose_layout,
+    layout_by_id,
+)
 
 
 def _digest(root: Path) -> dict[str, str]:

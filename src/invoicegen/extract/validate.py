@@ -485,7 +485,7 @@ def repair_item_quantity(index: int, item: LineItem, cell_texts: Sequence[str],
         trial = item.model_copy(update={"quantity": q})
         ok = _item_ok(trial)
         if ok is not None and ok[0]:
-            found.add(format_decimal(q_dec))
+            found.add(format_decimal(q_dec) or q)
     if len(found) != 1:
         return item, None
     q = found.pop()

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
@@ -124,7 +124,7 @@ def layout_by_id(layout_id: str) -> Layout:
     parts = layout_id[len(MIX_PREFIX):].split(",")
     if len(parts) != len(_STRUCTURE):
         raise KeyError(f"malformed composed layout id {layout_id!r}")
-    values: list[Any] = [p == "1" if f in ("footer", "meta_boxed") else p for f, p in zip(_STRUCTURE, parts)]
+    values: list[Any] = [p == "1" if f in ("footer", "meta_boxed") else p for f, p in zip(_STRUCTURE, parts, strict=True)]
     return Layout(layout_id, *values)
 
 
