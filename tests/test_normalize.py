@@ -521,6 +521,10 @@ def test_detect_languages() -> None:
         ("nl_NL", "SUPPLIER_IBAN", "NL91 ABNA 0417 1643 01", "NL91ABNA0417164301"),  # kept for validation
         ("nl_NL", "CURRENCY", "Euro", "EUR"),
         ("en_US", "INVOICE_NUMBER", "# INV-2024-001", "INV-2024-001"),
+        ("de_DE", "INVOICE_NUMBER", "05.03.2018", None),  # a date is not an invoice number
+        ("de_DE", "INVOICE_NUMBER", "202,33", None),  # nor an amount, nor a word without digits
+        ("fr_FR", "PO_NUMBER", "Globale", None),
+        ("de_DE", "INVOICE_NUMBER", "01.234.567.8-2018-1", "01.234.567.8-2018-1"),
         ("en_US", "SUPPLIER_EMAIL", "mailto:Billing@Acme.COM", "billing@acme.com"),
         ("en_US", "SUPPLIER_NAME", "  Acme \n Corp  ", "Acme Corp"),
         ("en_US", "INVOICE_DATE", "not a date", None),

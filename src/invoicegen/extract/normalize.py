@@ -895,6 +895,20 @@ def clean_tax_id(text: str | None) -> str:
     return s
 
 
+_DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}")
+_AMOUNT_LIKE = re.compile(r"-?\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}")
+
+
+def _document_id(text: str) -> str | None:
+    """An invoice or order number, or None when the text cannot be one: no digit at all, or
+    exactly a date or an amount (the model sometimes tags the value beside the number's caption),
+    so that the decoder prefers another candidate."""
+    s = _collapse(text).strip(" :#")
+    if not re.search(r"\d", s) or _DATE_LIKE.fullmatch(s) or _AMOUNT_LIKE.fullmatch(s):
+        return None
+    return s
+
+
 _NATIONAL_VAT = {"it": ("IT", re.compile(r"\d{11}")),  # partita IVA
                  "es": ("ES", re.compile(r"[A-HJNPQRSUVW]\d{7}[0-9A-J]|\d{8}[A-Z]"))}  # NIF / CIF
 """Bare national VAT numbers printed without their EU country prefix, by document language."""
@@ -1000,7 +1014,7 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
     if entity.endswith("_TAX_ID"):
         return _with_vat_prefix(clean_tax_id(text), ctx.languages) or None
     if entity in ("INVOICE_NUMBER", "PO_NUMBER"):
-        return _collapse(text).strip(" :#") or None
+        return _document_id(text)
     if entity == "SUPPLIER_EMAIL":
         s = re.sub(r"^mailto:", "", _collapse(text), flags=re.IGNORECASE)
         return s.strip(" <>()[],;:").lower() or None
