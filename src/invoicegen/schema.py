@@ -66,6 +66,8 @@ HEADER_ENTITIES: tuple[str, ...] = tuple(e for e in ENTITIES if e not in LINE_IT
 
 LINE_ITEM_COLUMNS: dict[str, str] = {e: e.removeprefix("ITEM_").lower() for e in LINE_ITEM_ENTITIES}
 """ITEM_* entity -> line-item key / table column name (``ITEM_UNIT_PRICE`` -> ``unit_price``)."""
+COLUMN_ENTITIES: dict[str, str] = {column: entity for entity, column in LINE_ITEM_COLUMNS.items()}
+"""Line-item key -> its ITEM_* entity (``unit_price`` -> ``ITEM_UNIT_PRICE``)."""
 
 AMOUNT_ENTITIES: frozenset[str] = frozenset(
     {"SUBTOTAL", "DISCOUNT", "SHIPPING", "TAX_AMOUNT", "TOTAL_AMOUNT", "AMOUNT_DUE", "ITEM_UNIT_PRICE",

@@ -87,6 +87,12 @@ class _Job:
     attempt: int = 1
 
 
+def _failed(job: _Job, exc: BaseException, message: str) -> LoadOutcome:
+    """The outcome of a file whose worker call raised instead of returning its outcome."""
+    return LoadOutcome(job.item.rel, "", "failed", path=str(job.item.path), error_type=type(exc).__name__,
+                       message=message)
+
+
 class AsyncBatchRunner:
     """Runs a directory of invoices through the model (see the module docstring).
 
@@ -307,8 +313,7 @@ class _Run:
             self._pool_broke(job, pool)
             return
         except Exception as exc:  # load_input catches everything; this is a pickling problem
-            outcome = LoadOutcome(job.item.rel, "", "failed", path=str(job.item.path),
-                                  error_type=type(exc).__name__, message=str(exc))
+            outcome = _failed(job, exc, str(exc))
         self._take(outcome)
 
     def _pool_broke(self, job: _Job, pool: Executor) -> None:
@@ -541,8 +546,7 @@ class _ProcessRun(_Run):
             self._broken(chunk, pool)
             return
         except Exception as exc:  # _pipeline_batch catches per file; this is a bug around it
-            outcomes = [LoadOutcome(j.item.rel, "", "failed", path=str(j.item.path), error_type=type(exc).__name__,
-                                    message=error_message(exc)) for j in chunk]
+            outcomes = [_failed(j, exc, error_message(exc)) for j in chunk]
         self.chunks_done += 1
         for o in outcomes:
             if o.status == "processed":

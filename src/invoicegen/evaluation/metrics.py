@@ -20,9 +20,9 @@ from invoicegen.evaluation.realscore import match_line_items, norm_id, prf
 from invoicegen.model.metrics import head_scores, span_prf
 from invoicegen.schema import (
     AMOUNT_ENTITIES,
+    COLUMN_ENTITIES,
     DATE_ENTITIES,
     ENTITIES,
-    LINE_ITEM_COLUMNS,
     OUTSIDE,
     PERCENT_ENTITIES,
     bio_entity,
@@ -34,7 +34,6 @@ Span = tuple[str, int, int]
 ID_ENTITIES: frozenset[str] = frozenset(
     {"INVOICE_NUMBER", "PO_NUMBER", "SUPPLIER_TAX_ID", "BUYER_TAX_ID", "SUPPLIER_IBAN", "ITEM_SKU"})
 NUMBER_ENTITIES: frozenset[str] = AMOUNT_ENTITIES | PERCENT_ENTITIES | {"ITEM_QUANTITY"}
-ITEM_ENTITY: dict[str, str] = {column: entity for entity, column in LINE_ITEM_COLUMNS.items()}
 
 
 def spans(tags: Sequence[str]) -> list[Span]:
@@ -225,7 +224,7 @@ class ItemTally:
         self.docs += 1
         for gi, pi, _ in match.pairs:
             g, p = gold_items[gi], pred_items[pi]
-            for column, entity in ITEM_ENTITY.items():
+            for column, entity in COLUMN_ENTITIES.items():
                 if g.get(column) in (None, ""):
                     continue
                 acc = self.columns.setdefault(column, [0, 0])
@@ -236,7 +235,7 @@ class ItemTally:
     def summary(self) -> dict[str, Any]:
         p, r, f = prf(self.matched, self.n_gold, self.n_pred)
         cols = {c: {"n": n, "correct": k, "accuracy": _round(k / n) if n else None}
-                for c in ITEM_ENTITY if c in self.columns for n, k in [self.columns[c]]}
+                for c in COLUMN_ENTITIES if c in self.columns for n, k in [self.columns[c]]}
         return {"docs": self.docs, "gold": self.n_gold, "pred": self.n_pred, "matched": self.matched,
                 "precision": _round(p), "recall": _round(r), "f1": _round(f), "columns": cols}
 

@@ -44,8 +44,8 @@ from invoicegen.extract.normalize import (
 )
 from invoicegen.schema import (
     AMOUNT_ENTITIES,
+    COLUMN_ENTITIES,
     DATE_ENTITIES,
-    LINE_ITEM_COLUMNS,
     NO_BOX,
     PERCENT_ENTITIES,
     BBox,
@@ -67,7 +67,6 @@ INVOICE_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml")
 XML_CONTEXT = DocumentContext()
 """XML values are written one way: dot decimals, ISO or ``YYYYMMDD`` (format 102) dates."""
 
-_ITEM_ENTITY = {v: k for k, v in LINE_ITEM_COLUMNS.items()}
 
 
 class EInvoiceError(ValueError):
@@ -356,7 +355,7 @@ def parse_invoice(data: bytes, name: str = "invoice.xml") -> EInvoice:
         if found is not None:
             inv.fields[key] = found
     for line in lines:
-        item = {col: v for col, paths in syntax.item.items() if (v := _read(line, paths, _ITEM_ENTITY[col]))}
+        item = {col: v for col, paths in syntax.item.items() if (v := _read(line, paths, COLUMN_ENTITIES[col]))}
         if item:
             inv.items.append(item)
     if "invoice_number" not in inv.fields and "total_amount" not in inv.fields:

@@ -918,10 +918,8 @@ def _with_vat_prefix(tax_id: str, languages: Sequence[str]) -> str:
     """An Italian or Spanish VAT number printed bare ("P.IVA 12345678901", "CIF B-1234567X") in the
     EU form ("IT12345678901"), which is what VIES and accounting systems match on."""
     compact = re.sub(r"[\s.\-]", "", tax_id)
-    for lang in languages[:1]:
-        if lang in _NATIONAL_VAT and _NATIONAL_VAT[lang][1].fullmatch(compact):
-            return _NATIONAL_VAT[lang][0] + compact
-    return tax_id
+    prefix, pattern = _NATIONAL_VAT.get(languages[0] if languages else "", ("", None))
+    return prefix + compact if pattern is not None and pattern.fullmatch(compact) else tax_id
 
 
 # ============================================================================================

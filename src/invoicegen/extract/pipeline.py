@@ -36,7 +36,7 @@ from invoicegen.model.data import ModelPage, prepare_page
 from invoicegen.model.predict import predict_pages, softmax
 from invoicegen.model.runtime import Runtime, load_runtime
 from invoicegen.schema import (
-    LINE_ITEM_COLUMNS,
+    COLUMN_ENTITIES,
     DocumentInfo,
     ExtractionResult,
     FieldValue,
@@ -59,7 +59,6 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parents[3] / "models" / DEFAULT_MODEL_NAME
 
 
-ITEM_ENTITY = {v: k for k, v in LINE_ITEM_COLUMNS.items()}
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ class Extractor:
     def _line_item(row: Any, ctx: DocumentContext) -> LineItem:
         values: dict[str, Any] = {}
         for column, text in row.columns.items():
-            values[column] = normalize_field(ITEM_ENTITY[column], text, ctx)
+            values[column] = normalize_field(COLUMN_ENTITIES[column], text, ctx)
         return LineItem(**values, confidence=round(row.confidence, 4), page=row.page, bbox=_round_box(row.bbox))
 
 

@@ -477,8 +477,7 @@ def repair_item_quantity(index: int, item: LineItem, cell_texts: Sequence[str],
         return item, None
     found: set[str] = set()
     for text in cell_texts:
-        first = text.split()[0] if text.split() else ""
-        q = read(first)
+        q = read((text.split() or [""])[0])
         q_dec = _dec(q)
         if q is None or q_dec is None or q_dec <= 0:
             continue

@@ -15,10 +15,18 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from invoicegen.schema import ENTITIES, LabelledDocument, field_key
-from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, LAYOUTS, MIX_PREFIX, RECEIPT_LAYOUTS, compose_layout
+from invoicegen.synth.layouts import (
+    DOCUMENT_LAYOUTS,
+    LAYOUTS,
+    MIX_PREFIX,
+    RECEIPT_LAYOUTS,
+    Layout,
+    compose_layout,
+)
 from invoicegen.synth.locales import KINDS, LOCALES
 
 DEFAULT_SPLIT_SEED = 20240101
@@ -135,11 +143,16 @@ def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=
 
 
 def _composed(rng: random.Random, receipt: bool, split_seed: int) -> str:
+    return compose_layout(rng, *_layout_pools(receipt, split_seed)).id
+
+
+@lru_cache(maxsize=8)
+def _layout_pools(receipt: bool, split_seed: int) -> tuple[list[Layout], list[Layout]]:
+    """(training layouts, held-out layouts) of one family: what composed layouts are made of and avoid."""
     splits = split_layouts(split_seed)
     family = RECEIPT_LAYOUTS if receipt else DOCUMENT_LAYOUTS
-    bases = [LAYOUTS[lid] for lid in family if splits[lid] == "train"]
-    held_out = [LAYOUTS[lid] for lid in family if splits[lid] != "train"]
-    return compose_layout(rng, bases, avoid=held_out).id
+    return ([LAYOUTS[lid] for lid in family if splits[lid] == "train"],
+            [LAYOUTS[lid] for lid in family if splits[lid] != "train"])
 
 
 def generate_one(index: int, cfg: GenConfig) -> dict:
