@@ -106,6 +106,28 @@ def test_extract_many_gives_every_document_what_extract_gives_it(exported: Path)
     assert plain(extractor.extract_many(docs[::-1]))[::-1] == alone
 
 
+def test_extract_many_batches_documents_together_with_an_fp32_model(exported: Path) -> None:
+    """Unquantised, a window's logits do not depend on its batch neighbours, so concurrent documents
+    share model calls (the API's micro-batching) and still get what they get alone."""
+    runtime = load_runtime(exported, "onnx")
+    calls: list[int] = []
+    run = runtime.run
+
+    def counting(windows: Any) -> Any:
+        calls.append(len(windows))
+        return run(windows)
+
+    runtime.run = counting  # type: ignore[method-assign]
+    extractor = Extractor(runtime)
+    docs = [_loaded(i) for i in range(8)]
+    together = extractor.extract_many(docs)
+    assert len(calls) == 1 and calls[0] == 8  # one call for the 8 one-window documents
+    for doc, res in zip(docs, together, strict=True):
+        alone = extractor.extract_many([doc])[0]
+        assert {k: v.value for k, v in res.fields.items()} == {k: v.value for k, v in alone.fields.items()}
+        assert [it.amount for it in res.line_items] == [it.amount for it in alone.line_items]
+
+
 def test_the_onnx_backend_extracts_without_importing_torch(exported: Path) -> None:
     """torch + transformers are ~4-5 s of imports per process (a batch worker process, a CLI call)."""
     code = ("import sys; from invoicegen.extract.pipeline import Extractor; "
