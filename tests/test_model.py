@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,11 @@ from invoicegen.model.encode import (
     split_windows,
     window_owners,
 )
+from invoicegen.model.multitask import MultiTaskLayoutLMv3, backbone_config
 from invoicegen.model.predict import predict_pages, torch_runner
 from invoicegen.model.recipes import get_recipe
 from invoicegen.model.tokenizer import WordTokenizer
-from invoicegen.model.train import TrainConfig, train
+from invoicegen.model.train import TrainConfig, _lr_lambda, train
 from invoicegen.schema import NER_LABELS
 from toydata import toy_document, write_toy_dataset
 
@@ -119,6 +121,32 @@ def test_base_directory_initialises_the_backbone(tmp_path: Path) -> None:
     theirs = pretrained.state_dict()
     for name, value in ckpt.model.backbone.state_dict().items():
         torch.testing.assert_close(value, theirs[name], msg=name)
+
+
+def test_relative_and_spatial_attention_biases_learn() -> None:
+    """transformers looks the bias tables up under no_grad; our model must give them a gradient, or
+    they would ship at their random initial values."""
+    recipe = get_recipe("tiny")
+    assert recipe.attention_bias
+    model = MultiTaskLayoutLMv3(backbone_config(recipe, vocab_size=300))
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 300, (2, 40), generator=gen)
+    top = torch.randint(0, 900, (2, 40, 1), generator=gen)
+    bbox = torch.cat([top, top, top + 40, top + 12], dim=-1)
+    labels = torch.randint(0, 3, (2, 40), generator=gen)
+    model(ids, bbox, torch.ones_like(ids), ner_labels=labels)["loss"].backward()
+    encoder = model.backbone.encoder
+    for table in (encoder.rel_pos_bias, encoder.rel_pos_x_bias, encoder.rel_pos_y_bias):
+        assert table.weight.grad is not None and float(table.weight.grad.abs().sum()) > 0
+
+
+def test_a_wall_time_budget_decays_the_learning_rate_by_the_deadline() -> None:
+    steps = _lr_lambda(total=100, warmup=10)
+    assert steps(0) == pytest.approx(0.1) and steps(10) == 1.0 and steps(100) == 0.0
+    clock = _lr_lambda(total=100, warmup=10, deadline=time.time() + 3600)
+    assert clock(50) == pytest.approx(50 / 90)  # far from the deadline: the step schedule rules
+    late = _lr_lambda(total=100, warmup=10, deadline=time.time() - 1)
+    assert late(5) == pytest.approx(0.6) and late(20) == 0.0  # past it: warm-up only, then 0
 
 
 def test_reading_order_and_relabelling_put_b_on_the_first_word_in_reading_order() -> None:

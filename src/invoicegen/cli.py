@@ -44,7 +44,7 @@ def train(
     learning_rate: float | None = typer.Option(None, "--lr"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     seed: int = typer.Option(13, "--seed"),
-    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop after this wall time."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop after this wall time (minutes); the learning rate decays to reach 0 by then."),
     max_train_docs: int | None = typer.Option(None, "--max-train-docs"),
 ) -> None:
     """Train the multi-task LayoutLMv3 on a factory dataset; keeps the best checkpoint."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import types
+
 import torch
 from torch import nn
 from transformers import LayoutLMv3Config, LayoutLMv3Model
+from transformers.models.layoutlmv3.modeling_layoutlmv3 import LayoutLMv3Encoder
 
 from invoicegen.model.recipes import Recipe
 from invoicegen.schema import HEADS, IGNORE_INDEX
@@ -13,9 +16,9 @@ DEFAULT_LOSS_WEIGHTS = {"ner": 1.0, "table": 0.7, "cell": 0.5}
 
 
 def backbone_config(recipe: Recipe, vocab_size: int, pad_token_id: int = 1) -> LayoutLMv3Config:
-    """LayoutLMv3Config for a recipe. Relative/spatial attention biases are off: transformers looks
-    them up under no_grad, so they would never train (ENVIRONMENT-NOTES); layout still enters through
-    the x/y/w/h embeddings, which do train."""
+    """LayoutLMv3Config for a recipe. With ``recipe.attention_bias`` the 1D relative and 2D spatial
+    attention biases are on (they tell "same line" apart from "next line" directly); the model then
+    restores their gradient, see ``train_attention_biases``."""
     cfg = LayoutLMv3Config(
         vocab_size=vocab_size,
         hidden_size=recipe.hidden_size,
@@ -27,13 +30,38 @@ def backbone_config(recipe: Recipe, vocab_size: int, pad_token_id: int = 1) -> L
         max_position_embeddings=514,
         hidden_dropout_prob=recipe.dropout,
         attention_probs_dropout_prob=recipe.dropout,
-        has_relative_attention_bias=False,
-        has_spatial_attention_bias=False,
+        has_relative_attention_bias=recipe.attention_bias,
+        has_spatial_attention_bias=recipe.attention_bias,
         visual_embed=recipe.visual_embed,
         pad_token_id=pad_token_id,
     )
     cfg._attn_implementation = "eager"
     return cfg
+
+
+def _lookup_with_grad(encoder: LayoutLMv3Encoder, positions: torch.Tensor, bias: nn.Linear, num_buckets: int,
+                      max_distance: int) -> torch.Tensor:
+    """``LayoutLMv3Encoder._relative_position_lookup`` without its ``torch.no_grad()``: the bias of
+    every (query, key) pair is ``bias.weight[:, bucket(key - query)]``, shape (batch, heads, L, L)."""
+    distances = torch.arange(-max_distance, max_distance + 1, device=positions.device)
+    buckets = encoder.relative_position_bucket(distances, num_buckets=num_buckets, max_distance=max_distance)
+    positions = positions.int()
+    pair = (positions.unsqueeze(-2) - positions.unsqueeze(-1)).clamp(-max_distance, max_distance) + max_distance
+    table = bias.weight[:, buckets]  # (heads, 2 * max_distance + 1)
+    return table.index_select(1, pair.flatten()).view(-1, *pair.shape).transpose(0, 1)
+
+
+def train_attention_biases(backbone: LayoutLMv3Model) -> None:
+    """Let the relative/spatial attention-bias tables learn. transformers (4.57, 5.x) looks them up
+    under ``torch.no_grad()``, so they would stay at their random initial values for the whole
+    training (ENVIRONMENT-NOTES); this also covers a pretrained ``--base`` backbone, which has them on."""
+    encoder = backbone.encoder
+    if not (encoder.has_relative_attention_bias or encoder.has_spatial_attention_bias):
+        return
+    if not hasattr(encoder, "_relative_position_lookup"):
+        raise RuntimeError("this transformers version has no LayoutLMv3Encoder._relative_position_lookup; "
+                           "the attention-bias gradient cannot be restored")
+    encoder._relative_position_lookup = types.MethodType(_lookup_with_grad, encoder)
 
 
 class MultiTaskLayoutLMv3(nn.Module):
@@ -44,6 +72,7 @@ class MultiTaskLayoutLMv3(nn.Module):
         self.config = config
         self.loss_weights = dict(loss_weights or DEFAULT_LOSS_WEIGHTS)
         self.backbone = LayoutLMv3Model(config)
+        train_attention_biases(self.backbone)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.heads = nn.ModuleDict({name: nn.Linear(config.hidden_size, len(labels))
                                     for name, labels in HEADS.items()})

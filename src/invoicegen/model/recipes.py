@@ -19,6 +19,8 @@ class Recipe:
     shape_size: int
     vocab_size: int = 8000
     visual_embed: bool = False
+    # 1D relative + 2D spatial attention biases (LayoutLMv3's spatial-aware self-attention)
+    attention_bias: bool = True
     dropout: float = 0.1
     # training defaults
     epochs: int = 8

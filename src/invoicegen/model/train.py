@@ -84,11 +84,19 @@ def fit_temperature(model: MultiTaskLayoutLMv3, pages: Sequence[ModelPage], pad_
     return float(min(grid, key=nll))
 
 
-def _lr_lambda(total: int, warmup: int):  # type: ignore[no-untyped-def]
+def _lr_lambda(total: int, warmup: int, deadline: float | None = None):  # type: ignore[no-untyped-def]
+    """Linear warm-up, then linear decay to 0 at the last step. With a wall-time ``deadline`` the decay
+    also follows the clock, so a run stopped by ``--max-minutes`` still ends at a small learning rate
+    instead of being cut off at full speed."""
+    begin = time.time()
+
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
+        left = (total - step) / max(1, total - warmup)
+        if deadline is not None:
+            left = min(left, (deadline - time.time()) / max(1e-9, deadline - begin))
+        return max(0.0, left)
 
     return f
 
@@ -192,8 +200,9 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
         (no_decay if p.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=recipe.learning_rate)
+    deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(total_steps, int(recipe.warmup_ratio * total_steps)))
+        optimizer, _lr_lambda(total_steps, int(recipe.warmup_ratio * total_steps), deadline))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     amp_dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
