@@ -61,7 +61,7 @@ def train_attention_biases(backbone: LayoutLMv3Model) -> None:
     if not hasattr(encoder, "_relative_position_lookup"):
         raise RuntimeError("this transformers version has no LayoutLMv3Encoder._relative_position_lookup; "
                            "the attention-bias gradient cannot be restored")
-    encoder._relative_position_lookup = types.MethodType(_lookup_with_grad, encoder)
+    encoder._relative_position_lookup = types.MethodType(_lookup_with_grad, encoder)  # type: ignore[method-assign]
 
 
 class MultiTaskLayoutLMv3(nn.Module):
