@@ -9,22 +9,32 @@ import pytest
 
 from invoicegen.schema import ENTITIES, NER_LABELS
 from invoicegen.synth.dataset import sample_document
-from invoicegen.synth.layouts import DOCUMENT_LAYOUTS, LAYOUTS, RECEIPT_LAYOUTS
-from invoicegen.synth.locales import KINDS, LOCALES
+from invoicegen.synth.layouts import (
+    DOCUMENT_LAYOUTS,
+    LAYOUTS,
+    RECEIPT_LAYOUTS,
+    TILL_LAYOUTS,
+    layouts_for_kind,
+)
+from invoicegen.synth.locales import KINDS, LOCALES, kind_allows
 from invoicegen.synth.records import parse_amount, parse_date, parse_percent
 from invoicegen.synth.render import labelled_pages, verify_words
+from synth_helpers import instances
 
-DOC_KINDS = [k for k in KINDS if k != "receipt"]
 LOCALE_LIST = list(LOCALES)
 
 
 def _all_layout_samples():
-    """One document per layout, kinds and locales rotating (every kind, every locale, every layout)."""
+    """One document per layout, kinds and locales rotating among those the layout and the kind are
+    drawn in (every kind, every locale, every layout), and a Malaysian receipt on every till layout."""
     out = []
     for i, layout in enumerate(sorted(LAYOUTS)):
-        kind = "receipt" if layout in RECEIPT_LAYOUTS else DOC_KINDS[i % len(DOC_KINDS)]
-        locale = LOCALE_LIST[i % len(LOCALE_LIST)]
-        out.append(sample_document(11, i, kind=kind, locale=locale, layout=layout))
+        kinds = [k for k in KINDS if layout in layouts_for_kind(k)]
+        kind = kinds[i % len(kinds)]
+        locales = [loc for loc in LOCALE_LIST if kind_allows(kind, loc)]
+        out.append(sample_document(11, i, kind=kind, locale=locales[i % len(locales)], layout=layout))
+    for j, layout in enumerate(TILL_LAYOUTS):
+        out.append(sample_document(11, 1000 + j, kind="receipt", locale="en_MY", layout=layout))
     return out
 
 
@@ -81,41 +91,27 @@ def test_labels_are_well_formed_and_cover_every_entity(samples):
     assert entities == set(ENTITIES), set(ENTITIES) - entities
 
 
-def _instances(pages, entity):
-    out, cur = [], None
-    for p in pages:
-        for word, tag in zip(p.words, p.ner, strict=True):
-            if tag == f"B-{entity}":
-                cur = [word]
-                out.append(cur)
-            elif tag == f"I-{entity}" and cur is not None:
-                cur.append(word)
-            else:
-                cur = None
-    return [" ".join(x) for x in out]
-
-
 def test_printed_dates_and_amounts_parse_back(samples):
     """What the page prints (read from the labelled words) is the record's value, in every locale."""
     checked = set()
     for rec, fmt, rendered, _rng in samples:
         pages = labelled_pages(rendered.pages)
-        for text in _instances(pages, "INVOICE_DATE"):
+        for text in instances(pages, "INVOICE_DATE"):
             assert parse_date(text.replace(rec.time or "\0", "").strip(), fmt.date_pattern, rec.locale) == rec.date
             checked.add((rec.locale, "date"))
-        for text in _instances(pages, "DUE_DATE"):
+        for text in instances(pages, "DUE_DATE"):
             assert parse_date(text, fmt.date_pattern, rec.locale) == rec.due_date
-        for text in _instances(pages, "TOTAL_AMOUNT"):
+        for text in instances(pages, "TOTAL_AMOUNT"):
             assert parse_amount(text, rec.locale) == rec.total, (text, rec.total)
             checked.add((rec.locale, "amount"))
-        for text in _instances(pages, "SUBTOTAL"):
+        for text in instances(pages, "SUBTOTAL"):
             assert parse_amount(text, rec.locale) == rec.subtotal
         tax_amounts = {t.amount for t in rec.tax_lines} | {rec.tax_amount}
-        for text in _instances(pages, "TAX_AMOUNT"):
+        for text in instances(pages, "TAX_AMOUNT"):
             assert parse_amount(text, rec.locale) in tax_amounts
-        for text in _instances(pages, "TAX_RATE"):
+        for text in instances(pages, "TAX_RATE"):
             assert parse_percent(text.strip("():"), rec.locale) in {t.rate for t in rec.tax_lines}
-        amounts = [parse_amount(t, rec.locale) for t in _instances(pages, "ITEM_AMOUNT")]
+        amounts = [parse_amount(t, rec.locale) for t in instances(pages, "ITEM_AMOUNT")]
         assert amounts == [it.amount for it in rec.items], rendered.layout
     assert {loc for loc, _ in checked} == set(LOCALES)
 
@@ -152,7 +148,7 @@ def test_multi_page_tables_continue():
 
 
 def test_receipts_are_one_narrow_page():
-    for i, layout in enumerate(RECEIPT_LAYOUTS):
+    for i, layout in enumerate(RECEIPT_LAYOUTS + TILL_LAYOUTS):
         _rec, _fmt, rendered, _ = sample_document(3, i, kind="receipt", layout=layout, n_items=12)
         assert len(rendered.pages) == 1
         assert rendered.pages[0].width < 250  # 58-80 mm

@@ -45,13 +45,20 @@ def print_stats(stats: dict, seconds: float) -> None:
 def run_generate(*, n: int, out: Path, seed: int, workers: int, kinds, locales, augment: float, dpi: int,
                  preview: int, ocr: str | None, verify: bool, split_seed: int | None, mix: float = 0.0) -> dict:
     from invoicegen.synth.dataset import DEFAULT_SPLIT_SEED, GenConfig, generate
-    from invoicegen.synth.locales import KINDS, LOCALES
+    from invoicegen.synth.locales import KINDS, LOCALES, kind_allows
 
     if n < 1 or workers < 1 or dpi < 36 or not 0 <= augment <= 1 or not 0 <= mix <= 1:
         typer.echo("need --n >= 1, --workers >= 1, --dpi >= 36, 0 <= --augment <= 1 and 0 <= --mix <= 1", err=True)
         raise typer.Exit(2)
-    cfg = GenConfig(out=Path(out), seed=seed, kinds=_split_list(kinds, KINDS, "kinds"),
-                    locales=_split_list(locales, tuple(LOCALES), "locales"), dpi=dpi, augment=augment, ocr=ocr,
+    kind_list, locale_list = _split_list(kinds, KINDS, "kinds"), _split_list(locales, tuple(LOCALES), "locales")
+    lonely = [k for k in kind_list if not any(kind_allows(k, loc) for loc in locale_list)]
+    if lonely:
+        typer.echo(f"kinds not drawn in the locales {', '.join(locale_list)}: "
+                   + "; ".join(f"{k} (drawn in {', '.join(lc for lc in LOCALES if kind_allows(k, lc))})"
+                               for k in lonely), err=True)
+        raise typer.Exit(2)
+    cfg = GenConfig(out=Path(out), seed=seed, kinds=kind_list,
+                    locales=locale_list, dpi=dpi, augment=augment, ocr=ocr,
                     preview=preview, verify=verify, mix=mix,
                     split_seed=DEFAULT_SPLIT_SEED if split_seed is None else split_seed)
     t0 = time.perf_counter()

@@ -20,14 +20,16 @@ from pathlib import Path
 
 from invoicegen.schema import ENTITIES, LabelledDocument, field_key
 from invoicegen.synth.layouts import (
-    DOCUMENT_LAYOUTS,
+    LAYOUT_GROUPS,
     LAYOUTS,
     MIX_PREFIX,
-    RECEIPT_LAYOUTS,
     Layout,
     compose_layout,
+    kind_groups,
+    layout_by_id,
+    layouts_for_kind,
 )
-from invoicegen.synth.locales import KINDS, LOCALES
+from invoicegen.synth.locales import KINDS, LOCALES, kind_allows
 
 DEFAULT_SPLIT_SEED = 20240101
 TEST_FRACTION = 0.2
@@ -35,9 +37,10 @@ VAL_FRACTION = 0.1
 
 
 def split_layouts(split_seed: int = DEFAULT_SPLIT_SEED) -> dict[str, str]:
-    """layout id -> "train" | "val" | "test"; each layout family (documents, receipts) split apart."""
+    """layout id -> "train" | "val" | "test"; each layout group (``LAYOUT_GROUPS``) split apart, so that
+    adding a group leaves the split of the others as it was."""
     out: dict[str, str] = {}
-    for group in (DOCUMENT_LAYOUTS, RECEIPT_LAYOUTS):
+    for group in LAYOUT_GROUPS.values():
         ids = sorted(group)
         random.Random(f"split:{split_seed}:{len(ids)}").shuffle(ids)
         n_test = max(1, round(TEST_FRACTION * len(ids)))
@@ -123,15 +126,18 @@ def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=
     last_error = None
     for attempt in range(4):
         rng = random.Random(f"{seed}:{index}:{attempt}")
-        k = kind or choose_kind(rng, kinds or list(KINDS))
-        loc = locale or rng.choice(list(locales or LOCALES))
-        pool = [lid for lid in (RECEIPT_LAYOUTS if k == "receipt" else DOCUMENT_LAYOUTS)
-                if layouts is None or lid in layouts]
+        allowed = [locale] if locale else list(locales or LOCALES)
+        k = kind or choose_kind(rng, kinds or list(KINDS), allowed)
+        loc = locale or rng.choice([lc for lc in allowed if kind_allows(k, lc)])
+        pool = [lid for lid in layouts_for_kind(k) if layouts is None or lid in layouts]
         if layout is None and not pool:
             raise ValueError(f"no layout for kind {k}")
+        if layout is not None and layout not in layouts_for_kind(k) and (
+                layout in LAYOUTS or layout_by_id(layout).template != LAYOUTS[layouts_for_kind(k)[0]].template):
+            raise ValueError(f"layout {layout} does not draw kind {k}")
         lay = layout or rng.choice(pool)
         if layout is None and mix > 0 and rng.random() < mix:
-            lay = _composed(rng, k == "receipt", split_seed)
+            lay = _composed(rng, k, split_seed)
         fake = get_faker(loc)
         fake.seed_instance(rng.getrandbits(63))
         rec, fmt = make_record(rng, fake, k, loc, n_items=n_items)
@@ -142,15 +148,16 @@ def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=
     raise RuntimeError(f"document {index}: {last_error}")
 
 
-def _composed(rng: random.Random, receipt: bool, split_seed: int) -> str:
-    return compose_layout(rng, *_layout_pools(receipt, split_seed)).id
+def _composed(rng: random.Random, kind: str, split_seed: int) -> str:
+    return compose_layout(rng, *_layout_pools(kind_groups(kind), split_seed)).id
 
 
 @lru_cache(maxsize=8)
-def _layout_pools(receipt: bool, split_seed: int) -> tuple[list[Layout], list[Layout]]:
-    """(training layouts, held-out layouts) of one family: what composed layouts are made of and avoid."""
+def _layout_pools(groups: tuple[str, ...], split_seed: int) -> tuple[list[Layout], list[Layout]]:
+    """(training layouts, held-out layouts) of a kind's layout groups: what composed layouts are made
+    of and avoid."""
     splits = split_layouts(split_seed)
-    family = RECEIPT_LAYOUTS if receipt else DOCUMENT_LAYOUTS
+    family = [lid for group in groups for lid in LAYOUT_GROUPS[group]]
     return ([LAYOUTS[lid] for lid in family if splits[lid] == "train"],
             [LAYOUTS[lid] for lid in family if splits[lid] != "train"])
 

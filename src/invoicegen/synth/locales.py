@@ -31,6 +31,20 @@ class LocaleSpec:
     tax_rates: tuple[Decimal, ...]
     """Standard rate first, then reduced ones."""
     tax_id_captions: tuple[str, ...]
+    faker: str | None = None
+    """Faker locale for the values this locale's own data does not draw (Faker has no en_MY)."""
+    kinds: tuple[str, ...] | None = None
+    """The only kinds drawn in this locale (None: every kind that allows it, see ``KIND_LOCALES``)."""
+    cash_rounding: Decimal | None = None
+    """Totals rounded to this step, with a rounding line (Malaysia: 0.05)."""
+    tax_codes: tuple[str, ...] = ("A", "B", "C", "D")
+    """Till receipts' tax code of each rate in ``tax_rates`` (Malaysian GST: SR standard, ZR zero)."""
+    invoice_kinds: tuple[str, ...] = ("invoice", "tax_invoice")
+    """Kinds whose documents may call themselves invoices (a Malaysian till receipt is a "TAX INVOICE")."""
+    time_formats: tuple[str, ...] = ("%H:%M",)
+    """strftime formats of a receipt's time of day."""
+    years: tuple[int, int] = (2019, 2025)
+    """Documents are dated in these years (Malaysian GST receipts: 2015-2018, when GST was levied)."""
 
 
 LOCALES: dict[str, LocaleSpec] = {
@@ -99,18 +113,61 @@ LOCALES: dict[str, LocaleSpec] = {
         (D("21"), D("9"), D("0")),
         ("BTW-nummer", "Btw-nr.", "BTW-id", "Btw-id"),
     ),
+    "en_MY": LocaleSpec(
+        "en_MY", "en", "MY", (("MYR", 1.0),),
+        ("dd/MM/yyyy", "dd-MM-yy", "dd/MM/yy", "dd-MM-yyyy", "yyyy-MM-dd", "dd MMM yyyy", "d/M/yyyy"),
+        (("", "."), ("", "."), (",", ".")),
+        (("none", 0.55), ("symbol_before", 0.4), ("code_before", 0.05)),
+        ("GST",),
+        (D("6"), D("0")),
+        ("GST ID", "GST Reg No.", "GST REG NO", "GST ID No.", "GST No."),
+        faker="en_GB", kinds=("receipt",), cash_rounding=D("0.05"), tax_codes=("SR", "ZR"),
+        invoice_kinds=("invoice", "tax_invoice", "receipt"),
+        time_formats=("%H:%M:%S", "%I:%M:%S %p", "%I:%M %p", "%H:%M"),
+        years=(2015, 2018),
+    ),
 }
 
-KINDS: tuple[str, ...] = ("invoice", "tax_invoice", "proforma", "receipt", "purchase_order", "credit_note")
+KINDS: tuple[str, ...] = ("invoice", "tax_invoice", "proforma", "receipt", "purchase_order", "credit_note",
+                          "broadcast_order")
 KIND_WEIGHTS: dict[str, float] = {
     "invoice": 0.45, "tax_invoice": 0.1, "proforma": 0.1, "receipt": 0.13, "purchase_order": 0.1,
-    "credit_note": 0.12,
+    "credit_note": 0.12, "broadcast_order": 0.06,
 }
+"""Relative weights (normalised over the kinds asked for)."""
+KIND_LOCALES: dict[str, tuple[str, ...]] = {"broadcast_order": ("en_US",)}
+"""Kinds drawn only in some locales: US broadcast ad-buy orders/invoices (TV stations' contracts)."""
+
+
+def kind_allows(kind: str, locale: str) -> bool:
+    """Whether documents of ``kind`` are drawn in ``locale`` (both ways: see ``LocaleSpec.kinds``)."""
+    kinds = LOCALES[locale].kinds
+    return locale in KIND_LOCALES.get(kind, (locale,)) and (kinds is None or kind in kinds)
+
+
+def tax_code(locale: str, rate: Decimal) -> str:
+    """A till receipt's code for a tax rate (``LocaleSpec.tax_codes``; the last code for other rates)."""
+    spec = LOCALES[locale]
+    k = spec.tax_rates.index(rate) if rate in spec.tax_rates else len(spec.tax_codes) - 1
+    return spec.tax_codes[min(k, len(spec.tax_codes) - 1)]
+
+
+def has_caption(locale: str, key: str) -> bool:
+    return key in LOCALE_LABELS.get(locale, {}) or key in LABELS["en"]
+
+
+def captions(locale: str, key: str) -> tuple[str, ...]:
+    """The printed synonyms of a caption in a locale: its own wording first (``LOCALE_LABELS``),
+    then its language's, then English."""
+    own = LOCALE_LABELS.get(locale, {}).get(key)
+    return own or LABELS[LOCALES[locale].lang].get(key) or LABELS["en"][key]
+
 
 # Printed captions: LABELS[lang][key] -> synonyms. ``{tax}``, ``{rate}``, ``{p}``, ``{n}``, ``{d}`` are
 # filled in by the renderer.
 LABELS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
+        "col_tax_code": ("Tax", "Code", "T"),
         "subtotal_gross": ("Subtotal", "Sub-total", "Sum"),
         "tax_included": ("incl. {tax} {rate}", "Incl. {tax} ({rate})", "{tax} included {rate}"),
         "customer_no": ("Customer No.", "Customer ID", "Account No.", "Client #"),
@@ -196,6 +253,7 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Reverse charge", "Tax exempt"),
     },
     "de": {
+        "col_tax_code": ("St.", "MwSt", "Code"),
         "subtotal_gross": ("Zwischensumme", "Summe"),
         "tax_included": ("inkl. {rate} {tax}", "enthaltene {tax} {rate}", "darin {tax} {rate}"),
         "customer_no": ("Kundennummer", "Kunden-Nr.", "Kd.-Nr."),
@@ -279,6 +337,7 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Steuerschuldnerschaft des Leistungsempfängers", "Steuerfrei"),
     },
     "fr": {
+        "col_tax_code": ("TVA", "Code"),
         "subtotal_gross": ("Sous-total", "Total articles"),
         "tax_included": ("dont {tax} {rate}", "{tax} incluse {rate}", "dont {tax} ({rate})"),
         "customer_no": ("N° client", "Code client", "Réf. client"),
@@ -361,6 +420,7 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Autoliquidation", "TVA non applicable, art. 293 B du CGI"),
     },
     "es": {
+        "col_tax_code": ("IVA", "Cód."),
         "subtotal_gross": ("Subtotal", "Suma"),
         "tax_included": ("{tax} incluido {rate}", "incl. {tax} {rate}", "{tax} {rate} incluido"),
         "customer_no": ("N.º cliente", "Código cliente", "Cliente n.º"),
@@ -442,6 +502,7 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Inversión del sujeto pasivo", "Exento de IVA"),
     },
     "it": {
+        "col_tax_code": ("IVA", "Cod."),
         "subtotal_gross": ("Subtotale", "Totale parziale"),
         "tax_included": ("di cui {tax} {rate}", "{tax} inclusa {rate}", "incl. {tax} {rate}"),
         "customer_no": ("Cod. cliente", "Codice cliente", "Cliente n."),
@@ -522,6 +583,7 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("Inversione contabile", "Esente IVA"),
     },
     "nl": {
+        "col_tax_code": ("BTW", "Code"),
         "subtotal_gross": ("Subtotaal", "Som"),
         "tax_included": ("incl. {rate} {tax}", "waarvan {tax} {rate}", "{tax} {rate} inbegrepen"),
         "customer_no": ("Klantnummer", "Klantnr.", "Debiteurnr."),
@@ -604,6 +666,144 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "tax_exempt": ("BTW verlegd", "Vrijgesteld van btw"),
     },
 }
+
+# Captions a locale prints differently from its language, and captions of locale-bound kinds.
+LOCALE_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "en_MY": {  # Malaysian till receipts
+        "title_receipt": ("TAX INVOICE", "Tax Invoice", "CASH BILL", "RECEIPT", "OFFICIAL RECEIPT",
+                          "SIMPLIFIED TAX INVOICE", "CASH SALES"),
+        "number_receipt": ("Invoice No", "Doc No", "Bill No", "Receipt No", "Trans No", "Inv #", "Document No"),
+        "date_receipt": ("Date", "DATE", "Date/Time", "Bill Date", "Trans Date"),
+        "subtotal_gross": ("SUBTOTAL", "Sub Total", "Sub-Total", "Total Sales"),
+        "subtotal": ("SUBTOTAL", "Sub Total", "Sub-Total", "Total Excl. GST"),
+        "total": ("TOTAL", "Total", "Total Amount", "Nett Total", "Net Total", "Total (RM)", "Rounded Total",
+                  "Grand Total", "Total Amt Rounded"),
+        "total_incl_tax": ("Total Incl. {tax}", "Total Inclusive {tax}", "Total Incl. of {tax}",
+                           "Total Sales Incl. {tax}", "Total with {tax}"),
+        "total_excl_tax": ("Total Excl. {tax}", "Total Excl. of {tax}", "Amount Excl. {tax}"),
+        "tax_line": ("{tax} {rate}", "{tax} @ {rate}", "{tax} ({rate})", "Total {tax} {rate}"),
+        "tax_included": ("{tax} {rate} Included", "(Inclusive) {tax} {rate}", "{tax} @ {rate} Incl."),
+        "rounding": ("Rounding Adj", "ROUNDING ADJ", "Rounding Adjustment", "Rounding", "Round Adj"),
+        "paid_with": ("CASH", "VISA", "MASTER", "DEBIT CARD", "Touch 'n Go"),
+        "change": ("CHANGE", "Change", "Change Due", "Balance"),
+        "cashier": ("Cashier", "CASHIER", "Operator", "Served By", "Cashier ID"),
+        "terminal": ("Terminal", "POS", "Counter", "Till No", "Station"),
+        "reg_no": ("Co. Reg. No.", "Company No", "Co. No.", "ROC No", "Reg No"),
+        "tax_summary": ("GST Summary", "GST SUMMARY", "Tax Summary", "GST Analysis"),
+        "tax_summary_amount": ("Amount (RM)", "Amount", "Amt (RM)", "Goods"),
+        "tax_summary_tax": ("Tax (RM)", "GST (RM)", "Tax", "Tax Amount"),
+        "col_tax_code": ("GST", "Tax", "Code", "T"),
+        "items_count": ("Total Item(s)", "Items", "No. of Items", "Total Qty"),
+        "thanks": ("THANK YOU. PLEASE COME AGAIN", "Thank you & come again!", "*** THANK YOU ***",
+                   "Terima Kasih", "Thank You, Please Come Again"),
+        "note_lines": ("Goods sold are not returnable or exchangeable.",
+                       "Please keep this receipt for exchange within 7 days.",
+                       "Prices are inclusive of GST.",
+                       "Exchange allowed within 3 days with original receipt.",
+                       "Like and follow us for weekly promotions."),
+    },
+    "en_US": {  # broadcast ad-buy orders, contracts and invoices of TV stations
+        "title_broadcast_order": ("ORDER", "CONTRACT", "Broadcast Order", "Order Confirmation",
+                                  "Contract Agreement", "Sales Contract", "Broadcast Contract"),
+        "title_broadcast_invoice": ("INVOICE", "Invoice", "Broadcast Invoice", "Station Invoice",
+                                    "Advertising Invoice"),
+        "number_broadcast_order": ("Contract #", "Order #", "Contract / Revision", "Order / Rev.", "Contract No.",
+                                   "Order Number", "Contract"),
+        "number_broadcast_invoice": ("Invoice #", "Invoice No.", "Invoice Number", "Contract #"),
+        "date_broadcast_order": ("Order Date", "Print Date", "Original Date", "Date", "Entry Date"),
+        "date_broadcast_invoice": ("Invoice Date", "Date", "Bill Date"),
+        "bc_estimate": ("Estimate #", "Estimate", "Estimate Number", "Agency Order #", "Agency Est. #", "Est. No."),
+        "bc_alt_order": ("Alt Order #", "Traffic #", "Rev. #", "Deal #"),
+        "bc_advertiser": ("Advertiser", "Advertiser Name", "Client", "Sponsor"),
+        "bc_agency": ("Agency", "Billing Address", "Bill To", "Agency Name", "Buying Agency"),
+        "bc_product": ("Product", "Product Desc.", "Product Description", "Product Code"),
+        "bc_flight": ("Flight Dates", "Flight", "Order Flight", "Contract Dates", "Schedule Dates"),
+        "bc_period": ("Invoice Period", "Billing Period", "Broadcast Month"),
+        "bc_salesperson": ("Account Executive", "Salesperson", "AE", "Primary AE", "Sales Rep"),
+        "bc_market": ("Market", "Sales Region", "Region"),
+        "bc_billing": ("Billing Type", "Billing Cycle", "Billing Calendar"),
+        "col_bc_pos": ("Ln", "Line", "#", "Ln #"),
+        "col_bc_start_date": ("Start Date", "Start", "From"),
+        "col_bc_end_date": ("End Date", "End", "To"),
+        "col_bc_days": ("Days", "Day", "Weekdays", "DOW"),
+        "col_bc_time": ("Time", "Start/End Time", "Day/Time", "Time Period", "Daypart"),
+        "col_bc_description": ("Program", "Description", "Program Name", "Inventory", "Programming"),
+        "col_bc_length": ("Len", "Length", "Spot Len", ":Len"),
+        "col_bc_quantity": ("Spots", "# Spots", "Spots/Week", "Total Spots", "No. Spots"),
+        "col_bc_unit_price": ("Rate", "Unit Rate", "Spot Rate", "Cost/Spot", "Rate/Spot"),
+        "col_bc_amount": ("Amount", "Total", "Gross", "Line Total", "Total $", "Gross Amount"),
+        "bc_spots_total": ("Total Spots", "Aired Spots", "# of Spots", "Spots"),
+        "bc_gross": ("Gross Amount", "Gross Total", "Total Gross", "Gross", "Total $", "Gross Order Total"),
+        "bc_commission": ("Agency Commission", "Agency Comm.", "Less Agency Commission", "Agency Commission ({pct})",
+                          "Less Agency Commission {pct}"),
+        "bc_net": ("Net Amount", "Net Amount Due", "Net Due", "Net Total", "Total Net"),
+        "bc_note_lines": ("Spots shown were broadcast as recorded in the station log.",
+                          "The station sells airtime without regard to race or ethnicity.",
+                          "Commission is allowed to recognized agencies only.",
+                          "Remit the net amount within 30 days of the invoice date.",
+                          "Political announcements must carry sponsorship identification.",
+                          "Make-goods are offered for pre-empted spots."),
+    },
+}
+
+# Malaysian till receipts: shop names, addresses and cashiers (Faker has no en_MY).
+MY_SHOP_NAMES: tuple[str, ...] = (
+    "Seng Huat", "Jaya", "Maju", "Sri Mutiara", "Bintang", "Cahaya", "Gemilang", "Kim Loong", "Ah Kow", "Hup Seng",
+    "Sentosa", "Makmur", "Perdana", "Lucky", "Golden", "Sinar", "Teck Hin", "Mega", "Wah Lee", "Kedai Ros",
+    "Permai", "Harmoni", "Setia", "Nam Fatt", "Bestari", "Kwong Wah", "Seri Indah", "Soon Lee", "Murni", "Anggun",
+)
+MY_SHOP_TYPES: tuple[str, ...] = (
+    "Trading", "Hardware", "Enterprise", "Mart", "Bakery", "Stationery", "Pharmacy", "Cafe", "Food Industries",
+    "Electrical", "Restaurant", "Minimarket", "Supermarket", "Book Store", "Optical", "Motor", "Auto Parts",
+    "Kitchen", "Hardware & Electrical", "Bistro", "Grocer", "Frozen Food", "Florist",
+)
+MY_COMPANY_SUFFIXES: tuple[tuple[str, float], ...] = (
+    ("SDN BHD", 0.5), ("SDN. BHD.", 0.2), ("S/B", 0.1), ("Sdn Bhd", 0.1), ("", 0.1),
+)
+MY_STREETS: tuple[str, ...] = (
+    "Jalan Sagu", "Jalan Harmoni", "Jalan Tampoi", "Jalan Batai", "Jalan Angsa", "Jalan Setia", "Jalan Ampang",
+    "Jalan Bukit Bintang", "Jalan Tun Razak", "Jalan Kenari", "Jalan Mutiara Emas", "Jalan Pelangi", "Jalan Molek",
+    "Jalan Kuning", "Jalan Merbau", "Jalan Meranti", "Jalan Perdana", "Jalan Sutera", "Jalan Dato Onn",
+)
+MY_AREAS: tuple[str, ...] = (
+    "Taman Daya", "Taman Desa Harmoni", "Taman Berkeley", "Taman Molek", "Taman Johor Jaya", "Bandar Baru",
+    "Taman Sri Tebrau", "Taman Mount Austin", "Taman Perling", "Taman Universiti", "Kawasan Perindustrian",
+    "Bandar Setia Alam", "Damansara Utama", "Taman Connaught", "Seksyen 13", "Taman Megah",
+)
+MY_TOWNS: tuple[tuple[str, str, int], ...] = (  # (town, state, first postcode)
+    ("Johor Bahru", "Johor", 80000), ("Skudai", "Johor", 81300), ("Kuala Lumpur", "Wilayah Persekutuan", 50000),
+    ("Petaling Jaya", "Selangor", 46000), ("Shah Alam", "Selangor", 40000), ("Klang", "Selangor", 41000),
+    ("Subang Jaya", "Selangor", 47500), ("Ipoh", "Perak", 30000), ("George Town", "Pulau Pinang", 10000),
+    ("Melaka", "Melaka", 75000), ("Seremban", "Negeri Sembilan", 70000), ("Kuantan", "Pahang", 25000),
+    ("Kota Kinabalu", "Sabah", 88000), ("Kuching", "Sarawak", 93000), ("Alor Setar", "Kedah", 5000),
+)
+MY_AREA_CODES: tuple[str, ...] = ("03", "04", "05", "06", "07", "09", "082", "088")
+MY_PEOPLE: tuple[str, ...] = (
+    "Nur Aina", "Siti", "Fatin", "Ahmad", "Mizan", "Tan Woon Yann", "Lim", "Wong", "Kumar", "Priya", "Manis",
+    "Aisyah", "Hafiz", "Mei Ling", "Jason", "Rajes", "Farah", "Azman", "Chong", "Devi", "Zul", "Kavitha",
+)
+
+# Broadcast ad-buy orders (en_US): programming, dayparts and advertisers.
+BROADCAST_PROGRAMS: tuple[str, ...] = (
+    "Early Morning News", "Morning News 6A", "Morning Show", "Daytime Talk", "Midday News", "Noon News",
+    "Afternoon Court Show", "Game Show Block", "Early Fringe", "Local News at 5", "Evening News 6P",
+    "Network News", "Prime Access", "Quiz Hour", "Prime Drama", "Prime Comedy", "Primetime Movie", "Late News 11P",
+    "Late Night Talk", "Overnight Movie", "Weekend Morning News", "Sunday Public Affairs", "College Football",
+    "Pro Basketball", "Weekend Sports Wrap", "Saturday Cartoons", "Cooking Hour", "Home Improvement Show",
+    "Entertainment Magazine", "Syndicated Sitcom", "Weather Special", "Election Night Coverage", "Rotator M-F",
+    "ROS 6A-12M", "News Rotator",
+)
+BROADCAST_OFFICES: tuple[str, ...] = (
+    "Congress", "Senate", "Governor", "Mayor", "State Senate", "State House", "County Commissioner", "Sheriff",
+    "District Attorney", "School Board", "City Council", "Attorney General", "Judge",
+)
+BROADCAST_CAUSES: tuple[str, ...] = (
+    "Clean Water", "Safe Streets", "Better Schools", "Working Families", "Lower Costs", "Rural Progress",
+    "Fair Taxes", "Healthy Kids", "Strong Jobs", "Open Roads", "Affordable Care", "Main Street",
+)
+BROADCAST_AGENCY_WORDS: tuple[str, ...] = (
+    "Media", "Media Group", "Strategies", "Media Buying", "Communications", "Advertising", "Partners", "Placement",
+)
 
 # Units: key -> per-language spellings.
 UNITS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -22,6 +22,10 @@ from babel.numbers import get_currency_symbol, parse_decimal
 
 from invoicegen.schema import field_key
 from invoicegen.synth.locales import (
+    BROADCAST_AGENCY_WORDS,
+    BROADCAST_CAUSES,
+    BROADCAST_OFFICES,
+    BROADCAST_PROGRAMS,
     GOOD_QUALIFIERS,
     GOODS,
     HOURLY,
@@ -31,9 +35,20 @@ from invoicegen.synth.locales import (
     LABELS,
     LANG_INDEX,
     LOCALES,
+    MY_AREA_CODES,
+    MY_AREAS,
+    MY_COMPANY_SUFFIXES,
+    MY_PEOPLE,
+    MY_SHOP_NAMES,
+    MY_SHOP_TYPES,
+    MY_STREETS,
+    MY_TOWNS,
     SERVICES,
     UNITS,
     LocaleSpec,
+    captions,
+    has_caption,
+    kind_allows,
 )
 
 CENT = Decimal("0.01")
@@ -119,6 +134,9 @@ def tax_id(rng: random.Random, country: str) -> tuple[str, str]:
                 break
         compact = f"NL{body}{rest}B{rng.randint(1, 19):02d}"
         return rng.choice([compact, f"NL {compact[2:]}", compact.replace("B", ".B")]), compact
+    if country == "MY":  # GST registration number: 12 digits, issued from 000/001
+        compact = rng.choice(["000", "001"]) + _digits(rng, 9, first_nonzero=False)
+        return rng.choice([compact, compact, group4(compact)]), compact
     raise ValueError(country)
 
 
@@ -163,7 +181,7 @@ class Fmt:
     def label(self, key: str, **kw) -> str:
         """A caption in the document's language; one synonym per key for the whole document."""
         if key not in self.picks:
-            options: tuple[str, ...] | list[str] = LABELS[self.lang].get(key) or LABELS["en"][key]
+            options: tuple[str, ...] | list[str] = captions(self.locale, key)
             if self.avoid:  # "Invoice Total" does not belong on a credit note
                 options = [o for o in options if self.avoid not in o.lower()] or options
             if self.gross and key in _AMOUNT_CAPTIONS:  # gross prices: no "net" / "excl. tax" / "HT" captions
@@ -345,6 +363,8 @@ class Party:
     routing: str | None = None
     account: str | None = None
     contact: str | None = None
+    reg_no: str | None = None
+    """Company registration number (Malaysia: "123456-X"), printed beside the name; not a tax id."""
 
 
 @dataclass
@@ -364,6 +384,35 @@ class TaxLine:
     rate: Decimal
     base: Decimal
     amount: Decimal
+
+
+@dataclass
+class SpotLine:
+    """The schedule columns of one broadcast line besides program, spots, rate and amount."""
+
+    start: dt.date
+    end: dt.date
+    days: str
+    time: str
+    length: str
+
+
+@dataclass
+class Broadcast:
+    """What a TV station's ad-buy order, contract or invoice adds to a record: the buyer is the
+    advertiser, the agency that places the buy is billed, lines are spots of programs."""
+
+    invoice: bool
+    """An invoice of aired spots (else an order / contract)."""
+    agency: Party
+    product: str
+    flight_start: dt.date
+    flight_end: dt.date
+    salesperson: str
+    market: str
+    alt_order: str | None
+    commission_pct: Decimal
+    lines: list[SpotLine]
 
 
 @dataclass
@@ -401,6 +450,12 @@ class Record:
     delivery_date: dt.date | None = None
     prices_include_tax: bool = False
     """Gross prices: tax lines state the tax contained in their base; total = subtotal - discount + shipping."""
+    rounding: Decimal = Decimal(0)
+    """Cash rounding added to the total (Malaysia: to 0.05); the total is the rounded amount."""
+    commission: Decimal = Decimal(0)
+    """Agency commission of a broadcast order: amount due = total (gross) - commission (net)."""
+    terminal: str | None = None
+    broadcast: Broadcast | None = None
 
     @property
     def main_rate(self) -> Decimal:
@@ -438,7 +493,16 @@ class Record:
             "invoice_reference": self.invoice_reference, "supplier_bic": s.bic,
             "prices_include_tax": self.prices_include_tax,
             "discount_pct": _num(self.discount_pct) if self.discount_pct is not None else None,
+            "rounding": str(self.rounding), "commission": str(self.commission),
+            **(_broadcast_json(self.broadcast) if self.broadcast else {}),
         }
+
+
+def _broadcast_json(b: Broadcast) -> dict:
+    return {"agency_name": b.agency.name, "product": b.product, "flight_start": b.flight_start.isoformat(),
+            "flight_end": b.flight_end.isoformat(), "commission_pct": _num(b.commission_pct),
+            "spot_lines": [{"start": ln.start.isoformat(), "end": ln.end.isoformat(), "days": ln.days,
+                            "time": ln.time, "length": ln.length} for ln in b.lines]}
 
 
 def _header_entities() -> tuple[str, ...]:
@@ -480,11 +544,11 @@ def check_arithmetic(rec: dict) -> list[str]:
     bases = sum((D(t["base"]) for t in rec["tax_lines"]), D(0))
     if rec["tax_lines"] and bases != subtotal - disc + ship:
         errors.append(f"tax bases {bases} != subtotal - discount + shipping")
-    total = subtotal - disc + ship + (0 if inclusive else tax)
+    total = subtotal - disc + ship + (0 if inclusive else tax) + D(rec.get("rounding") or 0)
     if total != D(rec["total_amount"]):
         errors.append(f"total {rec['total_amount']} != {total}")
-    if D(rec["total_amount"]) - D(rec["amount_paid"]) != D(rec["amount_due"]):
-        errors.append("amount_due != total - paid")
+    if D(rec["total_amount"]) - D(rec["amount_paid"]) - D(rec.get("commission") or 0) != D(rec["amount_due"]):
+        errors.append("amount_due != total - paid - commission")
     return errors
 
 
@@ -507,6 +571,7 @@ _NUMBER_PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
                        "fr": ("BC-{Y}-{n4}", "CMD{n6}"), "es": ("PED-{Y}-{n4}", "OC{n6}"),
                        "it": ("ORD-{Y}-{n4}", "OA {n4}/{Y}"), "nl": ("IO-{Y}-{n4}", "PO{n6}")},
     "receipt": {lang: ("{n4}-{n3}", "{n6}", "#{n5}", "{n2}/{n4}/{n4}") for lang in LANG_INDEX},
+    "broadcast_order": {"en": ("{n6}", "{n8}", "{n5}", "{n6}-1", "{n6}-2", "2{n8}", "{n4}{n3}")},
 }
 _PO_PATTERNS = ("PO-{n5}", "45{n8}", "{n6}", "B-{Y}-{n4}", "ORD{n5}", "{L}{n5}", "PO#{n4}")
 _SKU_PATTERNS = ("{L}{L}{L}-{n4}", "{n5}-{n2}", "SKU{n5}", "{L}{n2}{L}{n3}", "{ean}", "{n3}.{n3}.{n2}", "{L}-{n6}")
@@ -536,7 +601,34 @@ def _address(fake, rng: random.Random, locale: str, country_line: bool = False) 
     return [re.sub(r"\s+", " ", ln) for ln in lines]
 
 
+def _my_party(rng: random.Random, *, company: bool, supplier: bool) -> Party:
+    """A Malaysian shop ("... SDN BHD", registration number, GST id) or person, with an address."""
+    upper = rng.random() < 0.7
+    if company:
+        name = f"{rng.choice(MY_SHOP_NAMES)} {rng.choice(MY_SHOP_TYPES)} {wchoice(rng, MY_COMPANY_SUFFIXES)}".strip()
+    else:
+        name = rng.choice(MY_PEOPLE)
+    town, state, first_postcode = rng.choice(MY_TOWNS)
+    number = rng.choice(["NO. {n}", "No.{n}", "{n}", "LOT {n}", "{n}G", "NO.{n} & {m}"]).format(
+        n=rng.randint(1, 250), m=rng.randint(251, 260))
+    street = f"{number}, {rng.choice(MY_STREETS)} {rng.randint(1, 20)}" + (f"/{rng.randint(1, 9)}" if rng.random() < 0.3
+                                                                           else "")
+    place = f"{first_postcode + rng.randint(0, 999):05d} {town}"
+    lines = [f"{street},", f"{rng.choice(MY_AREAS)},"]
+    lines += [f"{place}, {state}."] if rng.random() < 0.4 else [f"{place},", f"{state}."]
+    p = Party(name=name.upper() if upper else name, address=[ln.upper() if upper else ln for ln in lines])
+    if company:
+        p.reg_no = f"{rng.randint(10000, 1299999)}-{rng.choice('ADHKMPTUVWX')}"
+    if supplier and rng.random() < 0.85:
+        p.tax_id, p.tax_id_compact = tax_id(rng, "MY")
+    if supplier or rng.random() < 0.3:
+        p.phone = f"{rng.choice(MY_AREA_CODES)}-{_digits(rng, rng.choice([3, 4]))} {_digits(rng, 4, False)}"
+    return p
+
+
 def _party(fake, rng: random.Random, spec: LocaleSpec, *, company: bool, supplier: bool) -> Party:
+    if spec.country == "MY":
+        return _my_party(rng, company=company, supplier=supplier)
     name = fake.company() if company else fake.name()
     p = Party(name=re.sub(r"\s+", " ", name), address=_address(fake, rng, spec.code))
     if supplier or (company and rng.random() < 0.7):
@@ -609,19 +701,26 @@ def _catalog_item(rng: random.Random, lang: str, flavor: str, fmt: Fmt, rates: l
                 tax_rate=rate, amount=q2(quantity * price), hourly=hourly)
 
 
-def choose_kind(rng: random.Random, kinds: list[str] | None = None) -> str:
-    kinds = list(kinds or KINDS)
+def choose_kind(rng: random.Random, kinds: list[str] | None = None, locales: list[str] | None = None) -> str:
+    """A kind by ``KIND_WEIGHTS``, among those drawn in at least one of ``locales`` (default: any)."""
+    kinds = [k for k in (kinds or KINDS) if locales is None or any(kind_allows(k, lc) for lc in locales)]
+    if not kinds:
+        raise ValueError(f"none of these kinds is drawn in the locales {locales}")
     return rng.choices(kinds, weights=[KIND_WEIGHTS.get(k, 0.1) for k in kinds])[0]
 
 
 def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int | None = None) -> tuple[Record, Fmt]:
     """A coherent record of ``kind`` in ``locale`` and the printing choices of its document."""
+    if not kind_allows(kind, locale):
+        raise ValueError(f"kind {kind} is not drawn in locale {locale}")
+    if kind == "broadcast_order":
+        return _broadcast_record(rng, fake, locale, n_items)
     spec = LOCALES[locale]
     lang = spec.lang
     currency = wchoice(rng, spec.currencies)
     fmt = make_fmt(rng, locale, currency)
-    if kind not in ("invoice", "tax_invoice"):
-        fmt.avoid = LABELS[lang]["title_invoice"][0].lower()[:5]
+    if kind not in spec.invoice_kinds:
+        fmt.avoid = _invoice_stem(lang)
     flavor = rng.choice(["goods", "goods"]) if kind == "receipt" else wchoice(
         rng, [("goods", 0.5), ("services", 0.2), ("hourly", 0.18), ("mixed", 0.12)])
     if n_items is None:
@@ -631,7 +730,8 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
             n_items = rng.randint(16, 48)
         else:
             n_items = rng.choice([1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8, 9, 10, 12])
-    date = dt.date(2019, 1, 1) + dt.timedelta(days=rng.randint(0, 7 * 365))
+    first, last = spec.years
+    date = dt.date(first, 1, 1) + dt.timedelta(days=rng.randint(0, (last - first + 1) * 365))
     number = _fill(rng, rng.choice(_NUMBER_PATTERNS.get(kind, _NUMBER_PATTERNS["invoice"])[lang]), date)
     supplier = _party(fake, rng, spec, company=True, supplier=True)
     if kind == "purchase_order":  # the buyer issues the order: a company with full contact details
@@ -676,6 +776,11 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
     tax_lines = [TaxLine(rate=r, base=b, amount=tax_of(b, r, inclusive)) for r, b in sorted(bases.items(), reverse=True)]
     tax_amount = sum((t.amount for t in tax_lines), Decimal(0))
     total = subtotal - discount + shipping + (Decimal(0) if inclusive else tax_amount)
+    rounding = Decimal(0)
+    if spec.cash_rounding and kind == "receipt":  # the till rounds what the customer pays
+        step = spec.cash_rounding
+        rounded = q2((total / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step)
+        rounding, total = rounded - total, rounded
     paid = Decimal("0.00")
     tendered = None
     paid_with = None
@@ -683,7 +788,7 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
         paid = total
         paid_with = fmt.label("paid_with")
         tendered = total
-        if paid_with in LABELS[lang]["paid_with"][:1]:  # cash: the customer hands over a round sum
+        if paid_with in captions(locale, "paid_with")[:1]:  # cash: the customer hands over a round sum
             step = Decimal(rng.choice([1, 5, 10, 20]))
             tendered = (total / step).to_integral_value(rounding=ROUND_CEILING) * step
     elif kind in ("invoice", "tax_invoice") and rng.random() < 0.12:
@@ -708,17 +813,135 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
     if kind in notes_key:
         notes.append(fmt.label(notes_key[kind]))
     n_notes = rng.choice([0, 0, 1, 1, 2])
-    notes += rng.sample(LABELS[lang]["note_lines"], k=min(n_notes, len(LABELS[lang]["note_lines"])))
+    note_lines = captions(locale, "note_lines")
+    notes += rng.sample(note_lines, k=min(n_notes, len(note_lines)))
+    time = terminal = cashier = None
+    if kind == "receipt":
+        clock = dt.time(rng.randint(7, 21), rng.randint(0, 59), rng.randint(0, 59))
+        time = clock.strftime(rng.choice(spec.time_formats))
+        if has_caption(locale, "terminal") and rng.random() < 0.6:
+            terminal = rng.choice(["T{n}", "POS {n}", "{n:02d}", "C{n}", "{n}"]).format(n=rng.randint(1, 12))
+        if rng.random() < 0.7:
+            cashier = rng.choice(MY_PEOPLE) if spec.country == "MY" else fake.first_name()
     record = Record(
         kind=kind, flavor=flavor, locale=locale, currency=currency, number=number, po_number=po_number,
-        invoice_reference=inv_ref, date=date, due_date=due_date,
-        time=f"{rng.randint(7, 21):02d}:{rng.randint(0, 59):02d}" if kind == "receipt" else None,
+        invoice_reference=inv_ref, date=date, due_date=due_date, time=time,
         terms_days=terms_days, payment_terms=terms, supplier=supplier, buyer=buyer, ship_to=ship_to,
         items=items, subtotal=subtotal, discount=discount, discount_pct=discount_pct, shipping=shipping,
         tax_lines=tax_lines, tax_amount=tax_amount, total=total, amount_paid=paid, amount_due=total - paid,
         tax_name=rng.choice(spec.tax_names), notes=notes,
-        cashier=fake.first_name() if kind == "receipt" and rng.random() < 0.7 else None,
-        paid_with=paid_with, tendered=tendered, delivery_date=delivery_date, prices_include_tax=inclusive,
+        cashier=cashier, paid_with=paid_with, tendered=tendered, delivery_date=delivery_date,
+        prices_include_tax=inclusive, rounding=rounding, terminal=terminal,
+    )
+    return record, fmt
+
+
+def _invoice_stem(lang: str) -> str:
+    """Lower-case stem of the word "invoice" in ``lang``: captions of other kinds must not contain it."""
+    return LABELS[lang]["title_invoice"][0].lower()[:5]
+
+
+# -- broadcast ad-buy orders -------------------------------------------------------------------
+
+_DAY_SETS = (("M-F", "MTWTF--", 0.4), ("M-Su", "MTWTFSS", 0.1), ("M-Sa", "MTWTFS-", 0.05), ("Sa", "-----S-", 0.1),
+             ("Su", "------S", 0.1), ("Sa-Su", "-----SS", 0.07), ("M", "M------", 0.04), ("Tu", "-T-----", 0.04),
+             ("W", "--W----", 0.04), ("Th", "---T---", 0.03), ("F", "----F--", 0.03))
+_LENGTHS = ((":30", 0.75), (":15", 0.1), (":60", 0.05), ("1:00", 0.05), (":10", 0.05))
+_RATES = (25, 35, 40, 50, 60, 75, 90, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500, 600, 750, 800, 900,
+          1000, 1200, 1500, 1800, 2000, 2500, 3000, 3500, 5000)
+
+
+def _clock(minutes: int, style: str) -> str:
+    """A time of day printed the way station traffic systems do ("6:00 AM", "6a", "11:35p", "0600")."""
+    h, m = divmod(minutes % (24 * 60), 60)
+    h12, half = (h - 1) % 12 + 1, "AM" if h < 12 else "PM"
+    if style == "ampm":
+        return f"{h12}:{m:02d} {half}"
+    if style == "short":
+        return f"{h12}{f':{m:02d}' if m else ''}{half[0].lower()}"
+    return f"{h:02d}{m:02d}"
+
+
+def _advertiser(fake, rng: random.Random, year: int) -> str:
+    name = f"{fake.first_name()} {fake.last_name()}"
+    pattern = rng.choice(["{name} for {office}", "Committee to Elect {name}", "Friends of {name}",
+                          "{name} {year}, Inc", "{last} for {office}", "Citizens for {cause}", "{cause} PAC",
+                          "{cause} Action Fund", "{company}", "{company}", "{company}"])
+    return pattern.format(name=name, last=name.split()[-1], office=rng.choice(BROADCAST_OFFICES),
+                          cause=rng.choice(BROADCAST_CAUSES), year=year + year % 2, company=fake.company())
+
+
+def _broadcast_record(rng: random.Random, fake, locale: str, n_items: int | None) -> tuple[Record, Fmt]:
+    """A TV station's order / contract / invoice for an ad buy: spots of programs over a flight, the
+    gross amount as the total, less agency commission (the net amount is what an invoice asks for)."""
+    spec = LOCALES[locale]
+    fmt = make_fmt(rng, locale, "USD")
+    fmt.date_pattern = rng.choice(("MM/dd/yy", "M/d/yy", "MM/dd/yyyy", "M/d/yyyy"))
+    fmt.group, fmt.decimal, fmt.currency_space, fmt.qty_places = ",", ".", False, 0
+    fmt.currency_style = wchoice(rng, (("symbol_before", 0.85), ("none", 0.15)))
+    fmt.items_with_currency = fmt.currency_style != "none" and rng.random() < 0.8
+    invoice = rng.random() < 0.45
+    if not invoice:
+        fmt.avoid = _invoice_stem(spec.lang)
+    flight_start = dt.date(2019, 1, 1) + dt.timedelta(days=rng.randint(0, 7 * 365))
+    weeks = rng.choice([1, 1, 1, 2, 2, 3, 4, 6, 8])
+    flight_end = flight_start + dt.timedelta(days=7 * weeks - 1)
+    date = flight_end + dt.timedelta(days=rng.randint(0, 10)) if invoice else \
+        flight_start - dt.timedelta(days=rng.randint(1, 30))
+    if n_items is None:
+        n_items = rng.randint(16, 40) if rng.random() < 0.16 else rng.choice([1, 2, 2, 3, 4, 5, 6, 8, 10, 12, 15])
+    day_style = rng.choice([0, 1])
+    time_style = rng.choice(["ampm", "short", "24"])
+    default_len = wchoice(rng, _LENGTHS)
+    items, lines = [], []
+    for _ in range(n_items):
+        start_min = rng.choice(range(5 * 60, 24 * 60, 30))
+        span = rng.choice([30, 60, 60, 60, 90, 120, 180, 240])
+        days = str(rng.choices(_DAY_SETS, weights=[d[2] for d in _DAY_SETS])[0][day_style])
+        if weeks > 1 and rng.random() < 0.5:  # a line of one week of the flight
+            start = flight_start + dt.timedelta(days=7 * rng.randint(0, weeks - 1))
+            end = start + dt.timedelta(days=6)
+        else:
+            start, end = flight_start, flight_end
+        rate = Decimal(rng.choice(_RATES))
+        spots = Decimal(rng.choice([1, 1, 2, 2, 3, 4, 5, 5, 6, 8, 10, 12, 15, 20]))
+        program = rng.choice(BROADCAST_PROGRAMS)
+        items.append(Item(description=program, sku=None, quantity=spots, unit="spots", unit_price=rate,
+                          tax_rate=Decimal(0), amount=q2(spots * rate)))
+        lines.append(SpotLine(start=start, end=end, days=days, time="-".join(
+            _clock(t, time_style) for t in (start_min, start_min + span)),
+            length=default_len if rng.random() < 0.85 else wchoice(rng, _LENGTHS)))
+    gross = sum((it.amount for it in items), Decimal(0))
+    pct = Decimal(wchoice(rng, (("15", 0.8), ("0", 0.15), ("10", 0.05))))
+    commission = q2(gross * pct / 100)
+    letters = rng.choice("KW") + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(3))
+    station = _party(fake, rng, spec, company=True, supplier=True)
+    station.name = letters + rng.choice(["", "", "-TV", "-DT", "-CD"])
+    station.website = f"www.{letters.lower()}{rng.choice(['', 'tv', 'news'])}.com"
+    station.email = f"{rng.choice(['billing', 'traffic', 'sales', 'accounting'])}@{letters.lower()}.com"
+    agency = _party(fake, rng, spec, company=True, supplier=False)
+    agency.name = f"{fake.last_name()} {rng.choice(BROADCAST_AGENCY_WORDS)}{rng.choice(['', '', ', LLC', ', Inc.'])}"
+    advertiser = Party(name=_advertiser(fake, rng, flight_start.year), address=[])
+    terms_days = 30 if invoice else None
+    notes = rng.sample(captions(locale, "bc_note_lines"), k=rng.choice([0, 1, 1, 2]))
+    number = _fill(rng, rng.choice(_NUMBER_PATTERNS["broadcast_order"][spec.lang]), date)
+    estimate = _fill(rng, rng.choice(["{n4}", "{n3}", "{n6}", "{L}{L}{L}{L}/{L}{L}{L}{L}/{n6}", "E{n5}"]), date)
+    broadcast = Broadcast(
+        invoice=invoice, agency=agency, product=rng.choice(["Issue", "Candidate", "Political", "POL",
+                                                            advertiser.name.split(" ")[0].upper(), "Retail",
+                                                            "Auto Dealer", "Healthcare"]),
+        flight_start=flight_start, flight_end=flight_end, salesperson=fake.name(),
+        market=fake.city(), alt_order=_fill(rng, rng.choice(["WOC{n8}", "{n8}", "{n6}"]), date)
+        if rng.random() < 0.5 else None, commission_pct=pct, lines=lines)
+    record = Record(
+        kind="broadcast_order", flavor="services", locale=locale, currency="USD", number=number,
+        po_number=estimate, invoice_reference=None, date=date,
+        due_date=date + dt.timedelta(days=30) if invoice and rng.random() < 0.5 else None, time=None,
+        terms_days=terms_days, payment_terms=fmt.label("terms_days", d=30) if invoice else None,
+        supplier=station, buyer=advertiser, ship_to=None, items=items, subtotal=gross, discount=Decimal(0),
+        discount_pct=None, shipping=Decimal(0), tax_lines=[], tax_amount=Decimal(0), total=gross,
+        amount_paid=Decimal(0), amount_due=gross - commission, tax_name=rng.choice(spec.tax_names), notes=notes,
+        commission=commission, broadcast=broadcast,
     )
     return record, fmt
 
@@ -727,4 +950,5 @@ def make_record(rng: random.Random, fake, kind: str, locale: str, n_items: int |
 def get_faker(locale: str):
     from faker import Faker
 
-    return Faker(locale)
+    spec = LOCALES.get(locale)
+    return Faker(spec.faker if spec and spec.faker else locale)

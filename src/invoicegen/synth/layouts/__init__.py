@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
-from invoicegen.synth.locales import LABELS
+from invoicegen.synth.locales import LOCALES, captions, has_caption, tax_code
 from invoicegen.synth.records import Fmt, Record, group4
 
 HERE = Path(__file__).parent
@@ -90,21 +90,53 @@ _SPECS = [
     ("sidebar-grid",      "sidebar",   "grid_row",     "grid",    "side",    "header_fill", "qty_first",      "big",      "below_totals",   False, False),
     ("sidebar-table",     "sidebar",   "parties_right", "table",  "side",    "plain",       "desc_sku",       "right",    "sidebar",        True,  True),
 ]
+# Broadcast ad-buy orders / contracts / invoices: document pages around a wide schedule of spots.
+_BROADCAST_SPECS = [
+    ("tv-contract-grid",  "classic",   "header_right", "table",   "side",    "grid",        "bc_full",        "right",    "footer",         False, True),
+    ("tv-order-lines",    "title_left", "under_title", "stacked", "stacked", "lines",       "bc_program_first", "right_box", "below_totals", True, False),
+    ("tv-invoice-plain",  "minimal",   "grid_row",     "grid",    "side",    "plain",       "bc_week",        "bar",      "footer",         True,  False),
+    ("tv-band-zebra",     "band",      "parties_right", "inline", "side",    "zebra",       "bc_compact",     "big",      "left_of_totals", False, False),
+    ("tv-centered-boxed", "centered",  "left_column",  "table",   "side",    "boxed",       "bc_full",        "right",    "footer",         True,  False),
+]
 _RECEIPT_SPECS = [
     ("pos-mono-center",   "centered",  "inline",  "two_line",              "plain"),
     ("pos-sans-left",     "left",      "table",   "qty_desc_amount",       "plain"),
     ("pos-columns",       "centered",  "stacked", "desc_qty_price_amount", "lines"),
     ("pos-compact",       "left",      "inline",  "two_line",              "plain"),
 ]
+# Till receipts with a tax-code column (Malaysian GST receipts: "SR" / "ZR" per item).
+_TILL_SPECS = [
+    ("pos-till-gst",      "left",      "table",   "two_line_code",              "plain"),
+    ("pos-till-wide",     "centered",  "inline",  "desc_qty_price_amount_code", "lines"),
+    ("pos-till-stacked",  "left",      "stacked", "qty_desc_amount_code",       "plain"),
+]
 LAYOUTS: dict[str, Layout] = {
-    s[0]: Layout(s[0], _D, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10]) for s in _SPECS
+    s[0]: Layout(s[0], _D, s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10])
+    for s in _SPECS + _BROADCAST_SPECS
 }
 LAYOUTS.update({
     s[0]: Layout(s[0], "receipt", s[1], "header_right", s[2], "side", s[4], s[3], "right", "none", False)
-    for s in _RECEIPT_SPECS
+    for s in _RECEIPT_SPECS + _TILL_SPECS
 })
 RECEIPT_LAYOUTS = tuple(s[0] for s in _RECEIPT_SPECS)
 DOCUMENT_LAYOUTS = tuple(s[0] for s in _SPECS)
+TILL_LAYOUTS = tuple(s[0] for s in _TILL_SPECS)
+BROADCAST_LAYOUTS = tuple(s[0] for s in _BROADCAST_SPECS)
+
+LAYOUT_GROUPS: dict[str, tuple[str, ...]] = {
+    "document": DOCUMENT_LAYOUTS, "receipt": RECEIPT_LAYOUTS, "till": TILL_LAYOUTS, "broadcast": BROADCAST_LAYOUTS,
+}
+"""Layouts split into train/val/test group by group (a group added later leaves the others' split as it was)."""
+_KIND_GROUPS: dict[str, tuple[str, ...]] = {"receipt": ("receipt", "till"), "broadcast_order": ("broadcast",)}
+
+
+def kind_groups(kind: str) -> tuple[str, ...]:
+    """The layout groups a kind is drawn on (every other kind: the document layouts)."""
+    return _KIND_GROUPS.get(kind, ("document",))
+
+
+def layouts_for_kind(kind: str) -> tuple[str, ...]:
+    return tuple(lid for group in kind_groups(kind) for lid in LAYOUT_GROUPS[group])
 
 MIX_PREFIX = "mix:"
 """Composed layouts are named by their structure: ``mix:<header>,<meta>,...`` (see :func:`compose_layout`)."""
@@ -162,7 +194,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "two_line": ("description", "quantity", "unit_price", "amount"),
     "qty_desc_amount": ("quantity", "description", "amount"),
     "desc_qty_price_amount": ("description", "quantity", "unit_price", "amount"),
+    "two_line_code": ("description", "quantity", "unit_price", "amount", "tax_code"),
+    "desc_qty_price_amount_code": ("description", "quantity", "unit_price", "amount", "tax_code"),
+    "qty_desc_amount_code": ("quantity", "description", "amount", "tax_code"),
+    "bc_full": ("pos", "start_date", "end_date", "days", "time", "description", "length", "quantity", "unit_price",
+                "amount"),
+    "bc_program_first": ("pos", "description", "time", "days", "length", "start_date", "end_date", "unit_price",
+                         "quantity", "amount"),
+    "bc_week": ("pos", "days", "time", "description", "length", "unit_price", "quantity", "amount"),
+    "bc_compact": ("pos", "description", "start_date", "end_date", "length", "quantity", "unit_price", "amount"),
 }
+SCHEDULE_COLUMNS = ("start_date", "end_date", "days", "time", "length")
+"""Broadcast schedule columns beside the line-item ones (cells without an entity)."""
 COLUMN_ENTITY = {"sku": "ITEM_SKU", "description": "ITEM_DESCRIPTION", "quantity": "ITEM_QUANTITY",
                  "unit": "ITEM_UNIT", "unit_price": "ITEM_UNIT_PRICE", "tax_rate": "ITEM_TAX_RATE",
                  "amount": "ITEM_AMOUNT"}
@@ -193,6 +236,11 @@ def e(text: str, entity: str | None) -> Markup:
     if not entity:
         return inner
     return Markup(f'<span data-e="{entity}">') + inner + Markup("</span>")
+
+
+def _ent(prefix: str | None, field: str) -> str | None:
+    """``SUPPLIER_NAME`` from ("SUPPLIER", "NAME"); None for a party outside the schema (no prefix)."""
+    return f"{prefix}_{field}" if prefix else None
 
 
 def segs(template: str, **parts) -> Markup:
@@ -295,6 +343,8 @@ def pick_columns(rng: random.Random, layout: Layout, rec: Record) -> list[str]:
     has_sku = any(it.sku for it in rec.items)
     if "pos" in cols and rng.random() < 0.3:
         cols.remove("pos")
+    if "start_date" in cols and rng.random() < 0.25:  # a schedule without per-line dates (the flight's)
+        cols = [c for c in cols if c not in ("start_date", "end_date")]
     if "sku" in cols and (not has_sku or rng.random() < 0.2):
         cols.remove("sku")
     if "unit" in cols and rng.random() < 0.3:
@@ -314,11 +364,18 @@ class Composer:
     def __init__(self, rec: Record, fmt: Fmt, layout: Layout, rng: random.Random, doc_id: str):
         self.rec, self.fmt, self.L, self.rng, self.doc_id = rec, fmt, layout, rng, doc_id
         self.style = random_style(rng, layout, rec.locale)
+        if rec.broadcast:  # a wide schedule: small type, often a landscape page
+            self.style["base"] = min(self.style["base"], 8.5)
+            if rng.random() < 0.4:
+                self.style["page_w"], self.style["page_h"] = self.style["page_h"], self.style["page_w"]
+        self.variant = ("broadcast_invoice" if rec.broadcast.invoice else "broadcast_order") if rec.broadcast \
+            else rec.kind
+        """The kind as its captions name it (title, number, date): a broadcast order may be an invoice."""
         self.upper_caps = rng.random() < 0.2
         self.sep = rng.choice([":", ":", ":", ""])
         self.columns = pick_columns(rng, layout, rec)
         self.sku_in_desc = layout.cols == "desc_sku" or ("sku" not in self.columns and rng.random() < 0.5)
-        self.unit_with_qty = "unit" not in self.columns and rng.random() < 0.6
+        self.unit_with_qty = "unit" not in self.columns and not rec.broadcast and rng.random() < 0.6
         self.pos_style = rng.choice(["{n}", "{n}.", "{n:02d}", "{n:03d}", "{n0}"])
         self.show = {k: rng.random() < p for k, p in (
             ("phone", 0.8), ("email", 0.75), ("web", 0.4), ("supplier_tax", 0.85), ("terms", 0.6),
@@ -346,9 +403,12 @@ class Composer:
     # -- blocks ------------------------------------------------------------------------------------
     def parties(self):
         """(issuer party, its entity prefix), (recipient party, prefix): a purchase order is issued by
-        the buyer and addressed to the supplier."""
+        the buyer and addressed to the supplier; a broadcast order is addressed to the agency that
+        placed it, which is no party of the schema (no prefix; the advertiser is the buyer)."""
         if self.rec.kind == "purchase_order":
             return (self.rec.buyer, "BUYER"), (self.rec.supplier, "SUPPLIER")
+        if self.rec.broadcast:
+            return (self.rec.supplier, "SUPPLIER"), (self.rec.broadcast.agency, None)
         return (self.rec.supplier, "SUPPLIER"), (self.rec.buyer, "BUYER")
 
     def supplier(self) -> dict:
@@ -369,12 +429,19 @@ class Composer:
         rng.shuffle(contacts) if rng.random() < 0.2 else None
         dot = rng.choice(["·", "|", "•", "–"])
         addr_one = ", ".join(s.address)
+        name = e(s.name, f"{P}_NAME")
+        if s.reg_no:  # "ACME TRADING SDN BHD (123456-X)" or a line of its own
+            if rng.random() < 0.5:
+                name = name + Markup(" ") + w(f"({s.reg_no})")
+            else:
+                contacts.insert(0, self.cap("reg_no") + Markup(" ") + w(s.reg_no) if rng.random() < 0.5
+                                else w(f"({s.reg_no})"))
         return {
             "cap": self.cap("from") if self.L.header in ("classic", "title_left") and rng.random() < 0.25 else None,
-            "name": e(s.name, f"{P}_NAME"),
+            "name": name,
             "address": e("\n".join(s.address), f"{P}_ADDRESS"),
             "oneline": e(addr_one, f"{P}_ADDRESS"),
-            "oneline_full": e(s.name, f"{P}_NAME") + Markup(" ") + w(dot) + Markup(" ")
+            "oneline_full": name + Markup(" ") + w(dot) + Markup(" ")
             + e(f" {dot} ".join(s.address), f"{P}_ADDRESS"),
             "contacts": contacts,
             "contacts_inline": (Markup(" ") + w(dot) + Markup(" ")).join(contacts)
@@ -390,25 +457,26 @@ class Composer:
         _, (b, P) = self.parties()
         rng = self.rng
         extra = []
-        if b.tax_id and self.show["buyer_tax"]:
+        if b.tax_id and self.show["buyer_tax"] and P:
             extra.append(w(rng.choice(self._tax_caps()) + (self.sep or "")) + Markup(" ") + e(b.tax_id, f"{P}_TAX_ID"))
         if self.show["customer_no"] and P == "BUYER":
             extra.append(self.cap("customer_no") + Markup(" ") + w(str(rng.randint(1000, 999999))))
         if b.email and rng.random() < 0.4:
             extra.append(e(b.email, "SUPPLIER_EMAIL" if P == "SUPPLIER" else None))
-        cap_key = "vendor" if P == "SUPPLIER" else "bill_to"
-        return {"cap": self.cap(cap_key, colon=rng.random() < 0.3), "name": e(b.name, f"{P}_NAME"),
-                "address": e("\n".join(b.address), f"{P}_ADDRESS"), "extra": extra}
+        cap_key = "vendor" if P == "SUPPLIER" else ("bc_agency" if self.rec.broadcast else "bill_to")
+        return {"cap": self.cap(cap_key, colon=rng.random() < 0.3), "name": e(b.name, _ent(P, "NAME")),
+                "address": e("\n".join(b.address), _ent(P, "ADDRESS")), "extra": extra}
 
     def meta(self) -> list[tuple[Markup, Markup]]:
-        r, kind, rng, fmt = self.rec, self.rec.kind, self.rng, self.fmt
-        lang = fmt.lang
+        r, kind, rng, fmt = self.rec, self.variant, self.rng, self.fmt
         rows = []
-        num_key = f"number_{kind}" if f"number_{kind}" in LABELS[lang] else "number"
+        num_key = f"number_{kind}" if has_caption(r.locale, f"number_{kind}") else "number"
         num_ent = "PO_NUMBER" if kind == "purchase_order" else "INVOICE_NUMBER"
         if not self.show["number_in_title"]:
             rows.append((self.cap(num_key), e(r.number, num_ent)))
-        date_key = f"date_{kind}" if f"date_{kind}" in LABELS[lang] else "date"
+        if r.broadcast:
+            return self._broadcast_meta(rows)
+        date_key = f"date_{kind}" if has_caption(r.locale, f"date_{kind}") else "date"
         date_val = e(fmt.date(r.date), "INVOICE_DATE")
         if r.time:
             date_val = date_val + Markup(" ") + w(r.time)
@@ -427,13 +495,46 @@ class Composer:
             rows.append((self.cap("currency"), e(r.currency, "CURRENCY")))
         if r.cashier:
             rows.append((self.cap("cashier"), w(r.cashier)))
-        if len(rows) > 3 and rng.random() < 0.3:
+        if r.terminal:
+            rows.append((self.cap("terminal"), w(r.terminal)))
+        return self._shuffled_tail(rows)
+
+    def _shuffled_tail(self, rows: list) -> list:
+        if len(rows) > 3 and self.rng.random() < 0.3:
             head, tail = rows[:2], rows[2:]
-            rng.shuffle(tail)
+            self.rng.shuffle(tail)
             rows = head + tail
         return rows
 
+    def _broadcast_meta(self, rows: list[tuple[Markup, Markup]]) -> list[tuple[Markup, Markup]]:
+        """Header key-values of a broadcast order: the contract number (``rows``), advertiser, estimate,
+        flight, product, salesperson... The advertiser is the buyer, the estimate the buyer's order number."""
+        r, rng, fmt = self.rec, self.rng, self.fmt
+        b = r.broadcast
+        assert b is not None
+        if b.alt_order and rng.random() < 0.6:
+            rows.append((self.cap("bc_alt_order"), w(b.alt_order)))
+        rows.append((self.cap(f"date_{self.variant}"), e(fmt.date(r.date), "INVOICE_DATE")))
+        rows.append((self.cap("bc_advertiser"), e(r.buyer.name, "BUYER_NAME")))
+        if r.po_number and self.show["po"]:
+            rows.append((self.cap("bc_estimate"), e(r.po_number, "PO_NUMBER")))
+        if rng.random() < 0.7:
+            rows.append((self.cap("bc_product"), w(b.product)))
+        flight = w(f"{fmt.date(b.flight_start)} - {fmt.date(b.flight_end)}")
+        rows.append((self.cap("bc_period" if b.invoice and rng.random() < 0.4 else "bc_flight"), flight))
+        for key, value, p in (("bc_salesperson", b.salesperson, 0.6), ("bc_market", b.market, 0.4),
+                              ("bc_billing", rng.choice(["Cash", "Broadcast", "Calendar", "EOM/EOC"]), 0.3)):
+            if rng.random() < p:
+                rows.append((self.cap(key), w(value)))
+        if r.due_date and self.show["due"]:
+            rows.append((self.cap("due_date"), e(fmt.date(r.due_date), "DUE_DATE")))
+        if r.payment_terms and self.show["terms"]:
+            rows.append((self.cap("terms"), e(r.payment_terms, "PAYMENT_TERMS")))
+        return self._shuffled_tail(rows)
+
     def column_header(self, key: str) -> str:
+        if self.rec.broadcast:
+            return self.lbl(f"col_bc_{key}")
         flavor = self.rec.flavor
         if key == "quantity" and flavor == "hourly":
             return self.lbl("col_quantity_hourly")
@@ -471,7 +572,7 @@ class Composer:
         qty = e(fmt.qty(it.quantity), "ITEM_QUANTITY")
         if self.unit_with_qty:
             qty = qty + Markup(" ") + e(it.unit, "ITEM_UNIT")
-        if self.L.template == "receipt" and self.L.cols == "two_line":
+        if self.L.template == "receipt" and self.L.cols.startswith("two_line"):
             qty = qty + Markup(" ") + w(self.fmt.picks.setdefault("times", self.rng.choice(["x", "X", "@", "×"])))
         return {
             "pos": w(pos), "sku": e(it.sku, "ITEM_SKU") if it.sku else Markup(""), "description": desc,
@@ -479,10 +580,20 @@ class Composer:
                                                                              "ITEM_UNIT_PRICE"),
             "tax_rate": e(fmt.percent(it.tax_rate), "ITEM_TAX_RATE"),
             "amount": e(fmt.item_money(it.amount), "ITEM_AMOUNT"),
+            "tax_code": w(tax_code(self.rec.locale, it.tax_rate)),
+            **(self._schedule_cells(idx) if self.rec.broadcast else {}),
         }
+
+    def _schedule_cells(self, idx: int) -> dict[str, Markup]:
+        assert self.rec.broadcast is not None
+        line, fmt = self.rec.broadcast.lines[idx], self.fmt
+        return {"start_date": w(fmt.date(line.start)), "end_date": w(fmt.date(line.end)), "days": w(line.days),
+                "time": w(line.time), "length": w(line.length)}
 
     def totals(self) -> list[tuple[Markup, Markup, bool]]:
         r, fmt, rng = self.rec, self.fmt, self.rng
+        if r.broadcast:
+            return self._broadcast_totals()
         rows = []
         receipt = self.L.template == "receipt"
         if self.show["subtotal"] or r.discount or r.shipping or len(r.tax_lines) > 1:
@@ -508,12 +619,13 @@ class Composer:
                              self.money(r.tax_amount, "TAX_AMOUNT"), False))
         if not r.prices_include_tax:  # net prices: taxes are added before the total
             rows += tax_rows
+        rows += self._rounding_rows()
         total_cap = self.cap("total")
         if receipt and rng.random() < 0.5:
             total_cap = w(self.lbl("total").upper() + self.sep)
         rows.append((total_cap, self.money(r.total, "TOTAL_AMOUNT"), True))
         if self.lbl("amount_due").lower() == self.lbl("total").lower():  # "Net à payer" twice would be ambiguous
-            others = [o for o in LABELS[fmt.lang]["amount_due"] if o.lower() != self.lbl("total").lower()]
+            others = [o for o in captions(r.locale, "amount_due") if o.lower() != self.lbl("total").lower()]
             fmt.picks["amount_due"] = self.rng.choice(others)
         if r.prices_include_tax:  # gross prices: the tax contained in the total is stated after it
             rows += tax_rows
@@ -528,6 +640,52 @@ class Composer:
         elif self.show["amount_due"] and r.kind in ("invoice", "tax_invoice"):
             rows.append((self.cap("amount_due"), self.money(r.amount_due, "AMOUNT_DUE"), True))
         return rows
+
+    def _rounding_rows(self) -> list[tuple[Markup, Markup, bool]]:
+        """Where tills round the total (``LocaleSpec.cash_rounding``): the total before rounding and
+        the rounding adjustment, neither of them the total."""
+        r, fmt, rng = self.rec, self.fmt, self.rng
+        if not LOCALES[r.locale].cash_rounding:
+            return []
+        rows = []
+        unrounded = r.total - r.rounding
+        if r.tax_lines and rng.random() < 0.6:
+            key = "total_incl_tax" if r.prices_include_tax or rng.random() < 0.7 else "total_excl_tax"
+            value = unrounded if key == "total_incl_tax" else unrounded - r.tax_amount
+            rows.append((segs(self.lbl(key), tax=r.tax_name) + w(self.sep), w(fmt.money(value)), False))
+        if r.rounding or rng.random() < 0.6:
+            sign = "-" if r.rounding < 0 else ""
+            rows.append((self.cap("rounding"), w(sign + fmt.money(abs(r.rounding))), False))
+        return rows
+
+    def _broadcast_totals(self) -> list[tuple[Markup, Markup, bool]]:
+        """Gross amount (the total), agency commission, net amount (what an invoice asks to be paid)."""
+        r, fmt = self.rec, self.fmt
+        b = r.broadcast
+        assert b is not None
+        rows = []
+        if self.rng.random() < 0.5:
+            spots = sum((it.quantity for it in r.items), Decimal(0))
+            rows.append((self.cap("bc_spots_total"), w(fmt.qty(spots)), False))
+        rows.append((self.cap("bc_gross"), self.money(r.total, "TOTAL_AMOUNT"), not b.invoice))
+        commission = segs(self.lbl("bc_commission"), pct=fmt.percent(b.commission_pct)) + w(self.sep)
+        rows.append((commission, w(fmt.money(r.commission, negative=True)), False))
+        rows.append((self.cap("bc_net"), self.money(r.amount_due, "AMOUNT_DUE" if b.invoice else None), b.invoice))
+        return rows
+
+    def tax_summary(self) -> dict | None:
+        """A till receipt's tax summary (code, rate, amount without tax, tax), after the totals: no entity."""
+        r, fmt = self.rec, self.fmt
+        if self.L.template != "receipt" or not LOCALES[r.locale].cash_rounding or not r.tax_lines \
+                or self.rng.random() < 0.4:
+            return None
+        rows = []
+        for t in r.tax_lines:
+            net = t.base - t.amount if r.prices_include_tax else t.base
+            rows.append([w(f"{tax_code(r.locale, t.rate)} @ {fmt.percent(t.rate)}"), w(fmt.number(net)),
+                         w(fmt.number(t.amount))])
+        return {"cap": self.cap("tax_summary", colon=False),
+                "head": [w(self.lbl("tax_summary_amount")), w(self.lbl("tax_summary_tax"))], "rows": rows}
 
     def bank(self) -> list[tuple[Markup, Markup]]:
         s = self.rec.supplier
@@ -559,7 +717,7 @@ class Composer:
         r, rng, lang = self.rec, self.rng, self.fmt.lang
         if chunks is None:
             chunks = [list(range(len(r.items)))]
-        title_text = self.lbl(f"title_{r.kind}")
+        title_text = self.lbl(f"title_{self.variant}")
         if self.L.template != "receipt" and rng.random() < 0.25:
             title_text = title_text.upper()
         title = e(title_text, "DOC_TYPE")
@@ -607,7 +765,7 @@ class Composer:
             "lang": lang, "doc_id": self.doc_id, "title": title, "subtitle": subtitle, "logo": logo,
             "supplier": sup, "buyer": self.buyer(), "ship": ship, "meta": meta,
             "columns": self.columns_ctx(), "columns_header": rng.random() < 0.5, "chunks": chunk_ctx,
-            "totals": self.totals(), "bank": bank, "bank_cap": self.cap("bank", colon=False) if bank else None,
+            "totals": self.totals(), "tax_summary": self.tax_summary(), "bank": bank, "bank_cap": self.cap("bank", colon=False) if bank else None,
             "notes": notes, "notes_cap": self.cap("notes", colon=False) if notes and self.show["notes_cap"] else None,
             "thanks": w(self.lbl("thanks")) if self.show["thanks"] else None,
             "footer_cols": self.footer_cols(sup, bank), "split": rng.choice([50, 55, 60]),
