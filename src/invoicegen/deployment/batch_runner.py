@@ -72,6 +72,7 @@ from invoicegen.deployment.batch_io import (
     write_summary,
 )
 from invoicegen.deployment.model_loader import ModelLoader
+from invoicegen.extract.output import summary_row
 from invoicegen.extract.pipeline import ExtractOptions
 from invoicegen.schema import ExtractionResult
 
@@ -257,6 +258,8 @@ class _Run:
         self.errors = ErrorLog(out, fsync=runner.fsync)
         self.done: set[str] = set()
         self.failed: set[str] = set()
+        self.rows: dict[str, dict[str, str]] = {}
+        """summary.csv rows of the documents processed in this run."""
         self.pending: dict[Future[LoadOutcome], tuple[_Job, Executor]] = {}
         self.ready: list[tuple[LoadOutcome, float]] = []
         self.retry: list[_Job] = []
@@ -346,6 +349,7 @@ class _Run:
     def _fail(self, rel: str, sha: str, error_type: str, message: str, counted: bool = True) -> None:
         self.errors.record(rel, sha, error_type, message)
         remove_output(self.out, rel)
+        self.rows.pop(rel, None)
         self.failed.add(rel)
         self.done.discard(rel)
         self.stats.failed += 1
@@ -397,6 +401,7 @@ class _Run:
                 self._fail(o.rel, o.sha256, type(exc).__name__, f"writing the output: {exc}")
                 continue
             self.done.add(o.rel)
+            self.rows[o.rel] = summary_row(o.rel, res)
             self.stats.processed += 1
             self.stats.pages += res.document.pages
             self._tick()
@@ -467,7 +472,7 @@ class _Run:
             self.errors.close()
             return
         self.errors.compact((i.rel for i in self.inputs), self.done)
-        write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
+        write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync, rows=self.rows)
 
 
 MIN_CHUNK = 4
@@ -551,6 +556,8 @@ class _ProcessRun(_Run):
         for o in outcomes:
             if o.status == "processed":
                 self.done.add(o.rel)
+                if o.summary is not None:
+                    self.rows[o.rel] = o.summary
                 self.stats.processed += 1
                 self.stats.pages += o.pages
                 self._tick()
@@ -559,12 +566,19 @@ class _ProcessRun(_Run):
 
     def finish(self, aborted: bool) -> None:
         """Running batches finish (their outputs are written by the processes) and are recorded;
-        queued ones are cancelled."""
-        self.pool.shutdown(wait=not aborted, cancel_futures=True)
+        queued ones are cancelled. The run does not wait for the processes to exit (tearing down an
+        interpreter and its model takes a few hundred ms each, and every result is in by then):
+        they exit in the background, and at the latest when this interpreter does."""
+        for fut in self.jobs:
+            fut.cancel()
         if not aborted:
             for fut in list(self.jobs):
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                if fut.cancelled():
+                    continue
+                wait([fut])
+                if fut.exception() is None:
                     self._chunk_done(fut)
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self.jobs.clear()
         self.model_pool.shutdown(wait=False)
         self.bar.close()
@@ -572,7 +586,7 @@ class _ProcessRun(_Run):
             self.errors.close()
             return
         self.errors.compact((i.rel for i in self.inputs), self.done)
-        write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync)
+        write_summary(self.out, self.inputs, self.failed, fsync=self.r.fsync, rows=self.rows)
 
 
 _WORKER: dict[str, Any] = {}
@@ -640,7 +654,7 @@ def _pipeline_batch(items: list[InputFile], out: Path, force: bool, ignore_unsup
         else:
             try:
                 atomic_write_text(output_path(out, o.rel), result_json(res), fsync=fsync)
-                o.status, o.pages = "processed", res.document.pages
+                o.status, o.pages, o.summary = "processed", res.document.pages, summary_row(o.rel, res)
             except OSError as exc:
                 o.status, o.error_type, o.message = "failed", type(exc).__name__, f"writing the output: {exc}"
         finished.append(o)
