@@ -258,7 +258,8 @@ def batch(
     input_dir: Path = typer.Argument(..., help="Directory of invoices (searched recursively; types sniffed)."),
     output_dir: Path = typer.Argument(..., help="Output directory: <rel>.json per input, errors.jsonl, "
                                       "summary.csv."),
-    workers: int = typer.Option(4, "--workers", help="Loader threads (or processes with --processes)."),
+    workers: int | None = typer.Option(None, "--workers", help="Loader threads (default 4), or with --processes "
+                                       "pipeline processes (default: one per core)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Documents per model call."),
     engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (Ray Data)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (default: start "

@@ -711,13 +711,15 @@ def _graceful_signals(stop: threading.Event, enabled: bool = True) -> Iterator[N
 EXIT_OK, EXIT_SETUP, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local", workers: int = 4,
+def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local", workers: int | None = None,
                       batch_size: int = 16, processes: bool = False, ray_address: str | None = None,
                       model: Path | None = None, ocr: str = "auto", dpi: int = 150, force: bool = False,
                       ignore_unsupported: bool = False, progress: bool = True,
                       echo: Callable[[str], None] | None = None) -> int:
     """What ``invoicegen batch`` does; returns the exit code (0 all done, 1 cannot start,
-    2 some inputs failed (see errors.jsonl), 130 interrupted: run the same command again)."""
+    2 some inputs failed (see errors.jsonl), 130 interrupted: run the same command again).
+    ``workers``: loader threads (default 4), or with ``processes`` pipeline processes (default: one
+    per core; more only make the processes fight over the cores)."""
     say = echo or (lambda s: print(s, file=sys.stderr))
     import structlog
 
@@ -742,6 +744,8 @@ def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local
                                        options=options, force=force, ignore_unsupported=ignore_unsupported,
                                        progress=progress).run(input_dir, output_dir, stop)
         else:
+            if workers is None:
+                workers = (os.cpu_count() or 1) if processes else 4
             runner = AsyncBatchRunner(loader, batch_size=batch_size, num_workers=workers,
                                       use_threads=not processes, options=options, force=force,
                                       ignore_unsupported=ignore_unsupported, progress=progress)
