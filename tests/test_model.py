@@ -11,7 +11,13 @@ import pytest
 import torch
 from transformers import LayoutLMv3Config, LayoutLMv3Model
 
-from invoicegen.model.bio import constrained_viterbi, group_entities, relabel_bio, snap_row_starts
+from invoicegen.model.bio import (
+    constrained_viterbi,
+    fill_islands,
+    group_entities,
+    relabel_bio,
+    snap_row_starts,
+)
 from invoicegen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from invoicegen.model.data import gold_roles, prepare_labelled
 from invoicegen.model.encode import (
@@ -221,3 +227,29 @@ def test_row_repairs_use_one_start_per_line_and_one_amount_per_row() -> None:
     # a header word the model read as a row word stays in the header: no empty row above the first item
     head = [(10, 80, 40, 90), (50, 80, 70, 90), (75, 80, 99, 90), (10, 100, 40, 110)]
     assert snap_row_starts(["HEADER", "HEADER", "ROW_I", "ROW_I"], head) == ["HEADER", "HEADER", "HEADER", "ROW_B"]
+
+
+def test_one_word_holes_in_a_value_or_a_row_are_closed() -> None:
+    # "VAT ID: DE 811 907 980": the model read 811 as an address word
+    words = [(10, 10, 30, 20), (35, 10, 50, 20), (55, 10, 70, 20), (75, 10, 90, 20), (95, 10, 110, 20),
+             (115, 10, 130, 20)]
+    tags = ["O", "O", "B-SUPPLIER_TAX_ID", "I-SUPPLIER_ADDRESS", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID"]
+    filled = fill_islands(tags, words)
+    assert filled == ["O", "O", "B-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID"]
+    assert [e.words for e in group_entities(filled, words)] == [[2, 3, 4, 5]]
+    # a row word the table head left out ("Ergonomic [office] chair")
+    assert fill_islands(["ROW_B", "ROW_I", "O", "ROW_I"], words[:4]) == ["ROW_B", "ROW_I", "ROW_I", "ROW_I"]
+    # not closed: the next word starts a new value, the hole is two words, or a column gap lies between
+    two_values = ["B-ITEM_DESCRIPTION", "O", "B-ITEM_QUANTITY"]
+    assert fill_islands(two_values, words[:3]) == two_values
+    two_holes = ["B-SUPPLIER_TAX_ID", "O", "O", "I-SUPPLIER_TAX_ID"]
+    assert fill_islands(two_holes, words[:4]) == two_holes
+    columns = [(10, 10, 30, 20), (120, 10, 140, 20), (250, 10, 270, 20)]
+    assert fill_islands(["B-SUBTOTAL", "O", "I-SUBTOTAL"], columns) == ["B-SUBTOTAL", "O", "I-SUBTOTAL"]
+
+
+def test_a_word_that_continues_the_rows_item_value_joins_the_row() -> None:
+    # "... assorted (pack of" in the row, "12)" left outside the table but tagged as the description's continuation
+    words = [(10, 10, 40, 20), (45, 10, 60, 20), (65, 10, 80, 20), (200, 10, 230, 20)]
+    ner = ["B-ITEM_DESCRIPTION", "I-ITEM_DESCRIPTION", "I-ITEM_DESCRIPTION", "O"]
+    assert snap_row_starts(["ROW_B", "ROW_I", "O", "O"], words, ner) == ["ROW_B", "ROW_I", "ROW_I", "O"]

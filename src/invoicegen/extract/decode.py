@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from invoicegen.model.bio import constrained_viterbi, group_entities, snap_row_starts
+from invoicegen.model.bio import constrained_viterbi, fill_islands, group_entities, snap_row_starts
 from invoicegen.schema import (
     CELL_LABELS,
     HEADER_ENTITIES,
@@ -81,10 +81,11 @@ def _entity_type_probs(ner: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def ner_tags(pred: PagePrediction, constrained: bool = False) -> list[str]:
-    """Word tags by argmax, or by constrained Viterbi (valid IOB2 in reading order)."""
+    """Word tags by argmax with one-word holes closed (``fill_islands``), or by constrained Viterbi
+    (valid IOB2 in reading order)."""
     if constrained:
         return [NER_LABELS[i] for i in constrained_viterbi(np.log(pred.ner + 1e-9))]
-    return [NER_LABELS[i] for i in pred.ner.argmax(-1)]
+    return fill_islands([NER_LABELS[i] for i in pred.ner.argmax(-1)], pred.boxes)
 
 
 def entity_candidates(pred: PagePrediction, constrained: bool = False) -> list[Candidate]:
@@ -141,9 +142,9 @@ def _group_cells(indices: Sequence[int], cell_tags: Sequence[str], boxes: Sequen
 
 
 def table_tags(pred: PagePrediction, ner: Sequence[str] | None = None) -> list[str]:
-    """Table roles of a page's words: the table head's argmax, row starts repaired by line geometry
-    and item amounts (``snap_row_starts``)."""
-    return snap_row_starts([TABLE_LABELS[i] for i in pred.table.argmax(-1)], pred.boxes,
+    """Table roles of a page's words: the table head's argmax, one-word holes in rows closed
+    (``fill_islands``), row starts repaired by line geometry and item amounts (``snap_row_starts``)."""
+    return snap_row_starts(fill_islands([TABLE_LABELS[i] for i in pred.table.argmax(-1)], pred.boxes), pred.boxes,
                            ner if ner is not None else ner_tags(pred))
 
 

@@ -75,14 +75,47 @@ def _same_line_next(a: BBox, b: BBox) -> bool:
     return _same_line(a, b) and -0.2 * h <= b[0] - a[2] <= 1.2 * h
 
 
+def _span(tag: str) -> tuple[str, bool] | None:
+    """(span type, continues a span?) of an entity tag (``I-X``) or a table role (``ROW_I``)."""
+    if tag.startswith(("B-", "I-")):
+        return tag[2:], tag[0] == "I"
+    if tag in ("ROW_B", "ROW_I"):
+        return "ROW", tag == "ROW_I"
+    return None
+
+
+def fill_islands(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
+    """Entity tags or table roles (reading order) with one-word holes closed: a word tagged otherwise
+    between a word of span X and a word that continues X (``I-X``, ``ROW_I``), all three side by side
+    on one line, joins X. A small model drops single words out of a span ("DE [811] 907 980" with
+    811 read as an address word, "Ergonomic [office] chair" with office outside the row); a value is
+    almost never broken by exactly one foreign word within a word space."""
+    out = list(tags)
+    for i in range(1, len(tags) - 1):
+        after, before, own = _span(tags[i + 1]), _span(out[i - 1]), _span(tags[i])
+        if after is None or not after[1] or before is None or before[0] != after[0]:
+            continue
+        if own is not None and own[0] == after[0]:
+            continue
+        if _same_line_next(boxes[i - 1], boxes[i]) and _same_line_next(boxes[i], boxes[i + 1]):
+            out[i] = tags[i + 1]
+    return out
+
+
 def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox], ner: Sequence[str] | None = None) -> list[str]:
     """Table roles (reading order) repaired with the geometry of rows: row words on a line that is
     mostly header belong to the header; a row starts at the first row word of a text line and at
     most once per line; the page's first row line starts a row; and
     (given entity tags) a line that brings a second ITEM_AMOUNT into a row starts a new one. A small
     model often starts a row at the description when an unfamiliar column (a quantity, a SKU) comes
-    first, or misses the start of a row whose neighbour it got right."""
+    first, or misses the start of a row whose neighbour it got right. Also, a word left out of the
+    table that continues the row's item entity beside it ("(pack of [12)]") joins the row."""
     out = list(tags)
+    if ner is not None:
+        for i in range(1, len(out)):
+            if (out[i] not in ("ROW_B", "ROW_I") and out[i - 1] in ("ROW_B", "ROW_I") and ner[i].startswith("I-ITEM_")
+                    and ner[i - 1][2:] == ner[i][2:] and _same_line_next(boxes[i - 1], boxes[i])):
+                out[i] = "ROW_I"
     row_open = row_has_amount = False
     for line in _lines(boxes):
         words = [i for i in line if out[i] in ("ROW_B", "ROW_I")]
