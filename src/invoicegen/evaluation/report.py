@@ -362,8 +362,9 @@ def factory_markdown(rep: Mapping[str, Any]) -> str:
               ["fields (exact match)", fields["precision"], fields["accuracy"], fields["accuracy"], fields["n"]],
               ["line items", items["precision"], items["recall"], items["f1"], items["gold"]]]),
           "\nEntities, rows and cells are seqeval strict IOB2 spans over the words in reading order, from the "
-          "model's own tags; rows after decoding are the rows the extractor uses (row starts repaired by line "
-          "geometry and item amounts, `model/bio.py: snap_row_starts`). "
+          "model's own tags (entities: argmax with one-word holes closed, `model/bio.py: fill_islands`, as the "
+          "extractor reads them; rows and cells: argmax); rows after decoding are the rows the extractor uses "
+          "(holes closed, row starts repaired by line geometry and item amounts, `snap_row_starts`). "
           "Fields are the decoded, normalised values compared with the record the document was made from "
           "(recall = accuracy over gold fields; precision also counts fields the document does not have). "
           "Line items match when the amounts agree to the cent and the descriptions are >= 0.6 similar.\n",
