@@ -8,6 +8,7 @@ from invoicegen.extract.normalize import normalize_field
 from invoicegen.extract.validate import (
     amount_due_consistent,
     due_after_invoice_date,
+    fill_missing_totals,
     iban_checksum,
     line_item_arithmetic,
     line_items_sum_to_subtotal,
@@ -200,6 +201,21 @@ def test_unreadable_values_are_missing_inputs() -> None:
 # --------------------------------------------------------------------------------------------
 # repair
 # --------------------------------------------------------------------------------------------
+
+
+def test_a_missing_total_is_filled_in_from_the_printed_amount_the_arithmetic_names() -> None:
+    printed = [fv("500.00"), fv("500.00"), fv("1000.00", "1.000,00"), fv("190.00"), fv("1190.00", "1.190,00")]
+    printed[-1] = printed[-1].model_copy(update={"bbox": (400.0, 700.0, 460.0, 712.0)})
+    known = fields(subtotal="1000.00", tax_amount="190.00")
+    filled, notes = fill_missing_totals(known, ITEMS, printed)
+    assert filled["total_amount"].value == "1190.00" and filled["total_amount"].bbox == (400.0, 700.0, 460.0, 712.0)
+    assert notes[0].check == "repair" and "total_amount filled in" in notes[0].detail
+    # the subtotal from the items, then the tax from subtotal and total
+    filled, notes = fill_missing_totals(fields(total_amount="1190.00"), ITEMS, printed)
+    assert (filled["subtotal"].value, filled["tax_amount"].value) == ("1000.00", "190.00") and len(notes) == 2
+    # nothing is made up: a value the page does not print stays missing
+    filled, notes = fill_missing_totals(known, ITEMS, printed[:4])
+    assert "total_amount" not in filled and not notes
 
 
 def test_repair_replaces_the_one_value_that_breaks_an_equation() -> None:

@@ -31,7 +31,7 @@ from invoicegen.extract.decode import (
 )
 from invoicegen.extract.einvoice import extract_embedded
 from invoicegen.extract.normalize import DocumentContext, normalize_field
-from invoicegen.extract.validate import repair, repair_item_quantity, run_checks
+from invoicegen.extract.validate import fill_missing_totals, repair, repair_item_quantity, run_checks
 from invoicegen.model.data import ModelPage, prepare_page
 from invoicegen.model.predict import predict_pages, softmax
 from invoicegen.model.runtime import Runtime, load_runtime
@@ -207,6 +207,9 @@ class Extractor:
             item_notes += [note] if note else []
         tables = [_table(t) for t in raw_tables]
         fields, repairs = repair(fields, alternatives, items)
+        if not {"subtotal", "total_amount", "tax_amount"} <= fields.keys():
+            fields, fills = fill_missing_totals(fields, items, _printed_amounts(preds, ctx))
+            repairs += fills
         return self._result(doc, fields, items, tables, item_notes + repairs + run_checks(fields, items), "model")
 
     @staticmethod
@@ -215,6 +218,18 @@ class Extractor:
         for column, text in row.columns.items():
             values[column] = normalize_field(COLUMN_ENTITIES[column], text, ctx)
         return LineItem(**values, confidence=round(row.confidence, 4), page=row.page, bbox=_round_box(row.bbox))
+
+
+def _printed_amounts(preds: Sequence[PagePrediction], ctx: DocumentContext) -> list[FieldValue]:
+    """Every word of the pages that reads as an amount, in reading order (for ``fill_missing_totals``)."""
+    out = []
+    for p in preds:
+        for word, box in zip(p.words, p.boxes, strict=True):
+            if any(ch.isdigit() for ch in word):
+                value = normalize_field("TOTAL_AMOUNT", word, ctx)
+                if value is not None:
+                    out.append(FieldValue(value=value, text=word, confidence=1.0, page=p.page, bbox=_round_box(box)))
+    return out
 
 
 def _timings(doc: LoadedDocument, load_ms: float | None, model_ms: float, t_post: float) -> dict[str, float]:

@@ -28,6 +28,7 @@ __all__ = [
     "CENT",
     "amount_due_consistent",
     "due_after_invoice_date",
+    "fill_missing_totals",
     "iban_checksum",
     "line_item_arithmetic",
     "line_items_sum_to_subtotal",
@@ -465,6 +466,51 @@ def repair(
         if fv is not None:
             out[k] = fv
     return out, notes
+
+
+def fill_missing_totals(
+    fields: Mapping[str, FieldValue],
+    line_items: Sequence[ItemLike],
+    printed: Sequence[FieldValue],
+) -> tuple[dict[str, FieldValue], list[ValidationCheck]]:
+    """Fill in a missing subtotal, total or tax amount that the other values determine, when that
+    amount is printed on the page (``printed``: every amount on the pages, in reading order; the
+    last occurrence gives the box). A small model often leaves one line of the totals block untagged
+    while the arithmetic pins it down; the printed number makes the value and its box real, not
+    computed. The subtotal is taken from the line items only with two or more items and when their
+    sum is not also the total (gross-priced lines). Each fill is reported as a ``repair`` check."""
+    current = dict(fields)
+    notes: list[ValidationCheck] = []
+    where: dict[Decimal, FieldValue] = {}
+    for f in printed:
+        d = _dec(f.value)
+        if d is not None and d > 0:
+            where[d] = f
+
+    def take(key: str, value: Decimal, how: str, inputs: Sequence[str]) -> None:
+        f = where.get(value.quantize(CENT))
+        if f is None:
+            return
+        conf = min((current[k].confidence for k in inputs if k in current), default=f.confidence)
+        current[key] = f.model_copy(update={"confidence": round(conf, 4)})
+        notes.append(ValidationCheck(check="repair", passed=True,
+                                     detail=f"{key} filled in: {_fmt(value)} = {how}, printed on page {f.page + 1}"))
+
+    amounts = [_dec(_item(it, "amount")) for it in line_items]
+    lines = [a for a in amounts if a is not None]
+    total = _amount(current, "total_amount")
+    if ("subtotal" not in current and len(lines) >= 2 and len(lines) == len(amounts)
+            and (total is None or not _close(sum(lines, Decimal(0)), total))):
+        take("subtotal", sum(lines, Decimal(0)), "the sum of the line items", ())
+    sub, tax = _amount(current, "subtotal"), _amount(current, "tax_amount")
+    disc = abs(_amount(current, "discount") or Decimal(0))
+    ship = _amount(current, "shipping") or Decimal(0)
+    if total is None and sub is not None and tax is not None:
+        take("total_amount", sub - disc + ship + tax, "subtotal − discount + shipping + tax", ("subtotal", "tax_amount"))
+    elif tax is None and sub is not None and total is not None and total - (sub - disc + ship) > 0:
+        take("tax_amount", total - (sub - disc + ship), "total − (subtotal − discount + shipping)",
+             ("subtotal", "total_amount"))
+    return current, notes
 
 
 def repair_item_quantity(index: int, item: LineItem, cell_texts: Sequence[str],
