@@ -225,10 +225,9 @@ def _printed_amounts(preds: Sequence[PagePrediction], ctx: DocumentContext) -> l
     out = []
     for p in preds:
         for word, box in zip(p.words, p.boxes, strict=True):
-            if any(ch.isdigit() for ch in word):
-                value = normalize_field("TOTAL_AMOUNT", word, ctx)
-                if value is not None:
-                    out.append(FieldValue(value=value, text=word, confidence=1.0, page=p.page, bbox=_round_box(box)))
+            value = normalize_field("TOTAL_AMOUNT", word, ctx) if any(ch.isdigit() for ch in word) else None
+            if value is not None:
+                out.append(FieldValue(value=value, text=word, confidence=1.0, page=p.page, bbox=_round_box(box)))
     return out
 
 

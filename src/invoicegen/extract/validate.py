@@ -503,13 +503,13 @@ def fill_missing_totals(
             and (total is None or not _close(sum(lines, Decimal(0)), total))):
         take("subtotal", sum(lines, Decimal(0)), "the sum of the line items", ())
     sub, tax = _amount(current, "subtotal"), _amount(current, "tax_amount")
-    disc = abs(_amount(current, "discount") or Decimal(0))
-    ship = _amount(current, "shipping") or Decimal(0)
-    if total is None and sub is not None and tax is not None:
-        take("total_amount", sub - disc + ship + tax, "subtotal − discount + shipping + tax", ("subtotal", "tax_amount"))
-    elif tax is None and sub is not None and total is not None and total - (sub - disc + ship) > 0:
-        take("tax_amount", total - (sub - disc + ship), "total − (subtotal − discount + shipping)",
-             ("subtotal", "total_amount"))
+    if sub is None:
+        return current, notes
+    net = sub - abs(_amount(current, "discount") or Decimal(0)) + (_amount(current, "shipping") or Decimal(0))
+    if total is None and tax is not None:
+        take("total_amount", net + tax, "subtotal − discount + shipping + tax", ("subtotal", "tax_amount"))
+    elif tax is None and total is not None and total - net > 0:
+        take("tax_amount", total - net, "total − (subtotal − discount + shipping)", ("subtotal", "total_amount"))
     return current, notes
 
 
