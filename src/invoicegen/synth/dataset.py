@@ -29,7 +29,7 @@ from invoicegen.synth.layouts import (
     layout_by_id,
     layouts_for_kind,
 )
-from invoicegen.synth.locales import KINDS, LOCALES, kind_allows
+from invoicegen.synth.locales import KINDS, LOCALES, choose_locale
 
 DEFAULT_SPLIT_SEED = 20240101
 TEST_FRACTION = 0.2
@@ -128,7 +128,7 @@ def sample_document(seed: int, index: int, *, kinds=None, locales=None, layouts=
         rng = random.Random(f"{seed}:{index}:{attempt}")
         allowed = [locale] if locale else list(locales or LOCALES)
         k = kind or choose_kind(rng, kinds or list(KINDS), allowed)
-        loc = locale or rng.choice([lc for lc in allowed if kind_allows(k, lc)])
+        loc = locale or choose_locale(rng, k, allowed)
         pool = [lid for lid in layouts_for_kind(k) if layouts is None or lid in layouts]
         if layout is None and not pool:
             raise ValueError(f"no layout for kind {k}")

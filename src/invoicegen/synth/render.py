@@ -441,9 +441,12 @@ def verify_words(pdf: bytes, pages, tol: float = 0.5) -> list[str]:
         words = [wb.text for wb in p.words] if isinstance(p, PageWords) else list(p.words)
         boxes = [wb.bbox for wb in p.words] if isinstance(p, PageWords) else list(p.bboxes)
         found = ["" for _ in words]
+        # a large title's box can reach into the line below: a character goes to the smallest box it is in
+        by_area = sorted(range(len(boxes)), key=lambda k: (boxes[k][2] - boxes[k][0]) * (boxes[k][3] - boxes[k][1]))
         for ch, x0, y0, x1, y1 in chars[p.index]:
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            for k, (bx0, by0, bx1, by1) in enumerate(boxes):
+            for k in by_area:
+                bx0, by0, bx1, by1 = boxes[k]
                 if bx0 - tol <= cx <= bx1 + tol and by0 - tol <= cy <= by1 + tol:
                     found[k] += ch
                     break

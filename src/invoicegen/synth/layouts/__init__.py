@@ -45,7 +45,7 @@ class Layout:
     """grid | zebra | lines | plain | header_fill | boxed."""
     cols: str
     totals: str
-    """right | right_box | bar | left | big."""
+    """One of ``TOTALS_PLACEMENTS``."""
     bank: str
     """footer | below_totals | sidebar | left_of_totals."""
     footer: bool
@@ -53,6 +53,9 @@ class Layout:
 
 
 _D = "document"
+TOTALS_PLACEMENTS = ("right", "right_box", "bar", "left", "big")
+"""Where a document prints its totals block: a one-line style choice (``style.css.j2``), so composed
+layouts draw it from all of these rather than from the training layouts only."""
 _SPECS = [
     # id                  header       meta            kv         parties    table          cols              totals      bank              footer boxed
     ("classic-box",       "classic",   "header_right", "table",   "side",    "lines",       "std_sku",        "right",    "below_totals",   False, True),
@@ -163,13 +166,16 @@ def layout_by_id(layout_id: str) -> Layout:
 def compose_layout(rng: random.Random, bases: Sequence[Layout], avoid: Sequence[Layout] = ()) -> Layout:
     """A new structure made of the ``bases``' building blocks, so training sees far more page
     structures than there are named layouts. Header, meta placement and bank placement go together
-    (the templates couple them), every other block is drawn on its own; a structure equal to one of
-    ``avoid`` (held-out layouts) is never returned."""
+    (the templates couple them), every other block is drawn on its own (the totals placement from
+    all of ``TOTALS_PLACEMENTS``); a structure equal to one of ``avoid`` (held-out layouts) is never
+    returned."""
     banned = {_structure(a) for a in avoid}
     for _ in range(100):
         anchor = rng.choice(bases)
         values = {f: getattr(rng.choice(bases), f) for f in _STRUCTURE}
         values.update(template=anchor.template, header=anchor.header, meta=anchor.meta, bank=anchor.bank)
+        if anchor.template != "receipt":
+            values["totals"] = rng.choice(TOTALS_PLACEMENTS)
         if anchor.template == "receipt":  # receipt templates take only header, kv, table and columns
             values.update(parties=anchor.parties, totals=anchor.totals, footer=anchor.footer,
                           meta_boxed=anchor.meta_boxed)
