@@ -15,9 +15,7 @@ from PIL import Image
 from invoicegen.document import (
     Limits,
     LoadedDocument,
-    estimate_skew,
     load_document,
-    reading_order,
     sniff_type,
 )
 from invoicegen.errors import (
@@ -31,7 +29,6 @@ from invoicegen.errors import (
     TooManyPagesError,
     UnsupportedFileType,
 )
-from invoicegen.schema import Word
 from pdf_factory import blank_pdf, encrypted_pdf, no_unicode_pdf, png_bomb, scanned_pdf
 
 SAMPLES = Path(__file__).resolve().parent.parent / "src" / "invoicegen" / "samples"
@@ -352,33 +349,8 @@ def test_tesseract_stops_at_its_deadline() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Reading order
+# Threads
 # ------------------------------------------------------------------------------------------------
-
-
-def _w(text: str, x0: float, y0: float, x1: float, y1: float) -> Word:
-    return Word(text=text, bbox=(x0, y0, x1, y1))
-
-
-def test_reading_order_is_lines_top_down_then_left_right() -> None:
-    words = [_w("c", 10, 30, 20, 40), _w("b", 60, 11, 70, 21), _w("a", 10, 10, 20, 20), _w("d", 60, 31, 70, 41)]
-    random.Random(0).shuffle(words)
-    assert [w.text for w in reading_order(words)] == ["a", "b", "c", "d"]
-
-
-def test_skew_is_estimated_and_undone_for_tilted_scans() -> None:
-    # two columns of lines on a page tilted by 2 degrees (right side lower): over the width the
-    # drift (14 pt) is a whole line pitch
-    slope = 0.035
-    words = []
-    for line in range(6):
-        for col, x in enumerate((20, 60, 100, 300, 340, 380)):
-            y = 100 + 14 * line + slope * x
-            words.append(_w(f"L{line}W{col}", x, y, x + 30, y + 10))
-    assert estimate_skew(words) == pytest.approx(slope, abs=0.003)
-    ordered = [w.text for w in reading_order(words, estimate_skew(words))]
-    assert ordered == [f"L{line}W{col}" for line in range(6) for col in range(6)]
-    assert [w.text for w in reading_order(words)] != ordered  # without deskewing, lines mix
 
 
 def test_concurrent_loads_from_threads_agree() -> None:

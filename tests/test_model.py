@@ -23,7 +23,6 @@ from invoicegen.model.data import gold_roles, prepare_labelled
 from invoicegen.model.encode import (
     encode_page,
     merge_window_logits,
-    reading_order,
     split_windows,
     window_owners,
 )
@@ -32,6 +31,7 @@ from invoicegen.model.predict import predict_pages, torch_runner
 from invoicegen.model.recipes import get_recipe
 from invoicegen.model.tokenizer import WordTokenizer
 from invoicegen.model.train import TrainConfig, _lr_lambda, train
+from invoicegen.reading import reading_order
 from invoicegen.schema import NER_LABELS
 from toydata import toy_document, write_toy_dataset
 

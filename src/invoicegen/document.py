@@ -40,6 +40,7 @@ from invoicegen.errors import (
     TooManyPagesError,
     UnsupportedFileType,
 )
+from invoicegen.reading import reading_order
 from invoicegen.schema import BBox, Document, Page, Word
 
 PDFIUM_LOCK = threading.RLock()
@@ -369,96 +370,9 @@ def _make_word(parts: list[str], d: int, box: BBox) -> tuple[str, BBox]:
     return text, (_from_text_frame(d, box) if d else box)
 
 
-def reading_order(words: Sequence[Word], skew: float = 0.0) -> list[Word]:
-    """Words sorted top-to-bottom by line, left-to-right within a line.
-
-    A word joins a line when its vertical centre lies within half a height of the line's centre;
-    this tolerates small baseline shifts (OCR boxes, mixed font sizes) without merging real lines.
-    ``skew`` (dy/dx, see :func:`estimate_skew`) straightens tilted scans first: at 1 degree the two
-    ends of an A4 line differ by 9 pt, more than half a line, and left and right columns would swap.
-    """
-    if not words:
-        return []
-
-    def centre(w: Word) -> float:
-        return (w.bbox[1] + w.bbox[3]) / 2 - skew * (w.bbox[0] + w.bbox[2]) / 2
-
-    items = sorted(words, key=lambda w: (centre(w), w.bbox[0]))
-    lines: list[list[Word]] = []
-    line_c = line_h = 0.0
-    for w in items:
-        c = centre(w)
-        h = max(w.bbox[3] - w.bbox[1], 1e-3)
-        if lines and abs(c - line_c) <= 0.5 * min(h, line_h):
-            line = lines[-1]
-            line.append(w)
-            n = len(line)
-            line_c += (c - line_c) / n
-            line_h += (h - line_h) / n
-        else:
-            lines.append([w])
-            line_c, line_h = c, h
-    out: list[Word] = []
-    for line in lines:
-        out.extend(sorted(line, key=lambda w: w.bbox[0]))
-    return out
-
-
-MAX_SKEW = 0.1
-"""Skew estimates are clamped to +-0.1 (about 6 degrees); larger tilts need deskewing, not sorting."""
-
-
-def estimate_skew(words: Sequence[Word]) -> float:
-    """Page tilt as a slope dy/dx, from the words of an OCR page (0 when it cannot tell).
-
-    Words are chained to their nearest right neighbour on the same line; each chain long enough
-    (3+ words, 8+ heights wide) gives a least-squares slope of its word centres; the median wins.
-    Axis-aligned boxes of tilted words keep their centres, so this needs no pixels.
-    """
-    boxes = sorted((w.bbox for w in words), key=lambda b: b[0])
-    n = len(boxes)
-    if n < 3:
-        return 0.0
-    nxt: dict[int, int] = {}
-    taken: set[int] = set()
-    for i, a in enumerate(boxes):
-        ha = a[3] - a[1]
-        best, best_gap = -1, 0.0
-        for j in range(i + 1, n):
-            b = boxes[j]
-            gap = b[0] - a[2]
-            if gap > 3 * ha:
-                break
-            if gap < -0.3 * ha or j in taken:
-                continue
-            overlap = min(a[3], b[3]) - max(a[1], b[1])
-            if overlap >= 0.5 * min(ha, b[3] - b[1]) and (best < 0 or gap < best_gap):
-                best, best_gap = j, gap
-        if best >= 0:
-            nxt[i] = best
-            taken.add(best)
-    slopes: list[float] = []
-    for start in range(n):
-        if start in taken or start not in nxt:
-            continue
-        chain = [start]
-        while chain[-1] in nxt:
-            chain.append(nxt[chain[-1]])
-        if len(chain) < 3:
-            continue
-        xs = [(boxes[k][0] + boxes[k][2]) / 2 for k in chain]
-        ys = [(boxes[k][1] + boxes[k][3]) / 2 for k in chain]
-        h = sum(boxes[k][3] - boxes[k][1] for k in chain) / len(chain)
-        if xs[-1] - xs[0] < 8 * h:
-            continue
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        if sxx > 0:
-            slopes.append(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx)
-    if not slopes:
-        return 0.0
-    slopes.sort()
-    return max(-MAX_SKEW, min(MAX_SKEW, slopes[len(slopes) // 2]))
+def in_reading_order(words: Sequence[Word]) -> list[Word]:
+    """The words sorted into reading order, a tilted page straightened (:mod:`invoicegen.reading`)."""
+    return [words[i] for i in reading_order([w.bbox for w in words])]
 
 
 def _clip_box(box: BBox, width: float, height: float) -> BBox:
@@ -818,7 +732,7 @@ def _pdf_page_text(pdf: Any, index: int, name: str, need_images: bool) -> _PageT
             if clipped[2] > clipped[0] or clipped[3] > clipped[1]:  # else outside the crop box
                 words.append(Word.model_construct(text=text, bbox=clipped, confidence=1.0))
         good = visible - bad
-        result = _PageText(reading_order(words), good, bad, round(width, 2), round(height, 2))
+        result = _PageText(in_reading_order(words), good, bad, round(width, 2), round(height, 2))
         result.usable = (good >= MIN_TEXT_CHARS and bad <= MAX_BAD_CHAR_RATIO * visible
                          and unmapped <= MAX_BAD_CHAR_RATIO)
         if result.usable and need_images and good < SPARSE_TEXT_CHARS:
@@ -871,7 +785,7 @@ def _ocr_words(image: Image.Image, engine: Any, name: str, index: int, width_pt:
             continue
         box = _clip_box((x0 * sx, y0 * sy, x1 * sx, y1 * sy), width_pt, height_pt)
         words.append(Word(text=text.strip(), bbox=box, confidence=round(float(conf), 4)))
-    return reading_order(words, estimate_skew(words))
+    return in_reading_order(words)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1027,7 +941,6 @@ __all__ = [
     "describe_unknown",
     "PDFIUM_LOCK",
     "load_document",
-    "estimate_skew",
-    "reading_order",
+    "in_reading_order",
     "sniff_type",
 ]

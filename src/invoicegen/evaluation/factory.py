@@ -21,9 +21,9 @@ from invoicegen.extract.decode import PagePrediction, entity_candidates, ner_tag
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.pipeline import ExtractOptions, Extractor
 from invoicegen.model.data import gold_roles, iter_documents, load_split_ids, prepare_labelled
-from invoicegen.model.encode import reading_order
 from invoicegen.model.predict import predict_pages, softmax
 from invoicegen.model.runtime import Runtime
+from invoicegen.reading import reading_order
 from invoicegen.schema import (
     CELL_LABELS,
     HEADER_ENTITIES,

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from invoicegen.model.bio import group_roles, instance_ids, relabel_bio
-from invoicegen.model.encode import Window, encode_page, normalize_box, page_pixels, reading_order
+from invoicegen.model.encode import Window, encode_page, normalize_box, page_pixels
 from invoicegen.model.recipes import Recipe
 from invoicegen.model.tokenizer import WordTokenizer
+from invoicegen.reading import reading_order
 from invoicegen.schema import (
     CELL_LABEL2ID,
     NER_LABEL2ID,

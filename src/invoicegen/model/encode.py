@@ -25,28 +25,6 @@ SEP_BOX = (1000, 1000, 1000, 1000)
 IMAGE_SIZE = 224
 
 
-def reading_order(boxes: Sequence[BBox]) -> list[int]:
-    """Indices of ``boxes`` in reading order: words grouped into lines by vertical overlap, lines
-    top to bottom, words left to right. Robust to slightly rotated scans (uses box centres)."""
-    if not boxes:
-        return []
-    arr = np.asarray(boxes, dtype=np.float64)
-    cy = (arr[:, 1] + arr[:, 3]) / 2
-    heights = np.maximum(arr[:, 3] - arr[:, 1], 1e-3)
-    order = np.argsort(cy, kind="stable")
-    lines: list[list[int]] = []
-    line_cy = line_h = 0.0
-    for i in order:
-        if lines and abs(cy[i] - line_cy) <= 0.5 * min(line_h, heights[i]):
-            lines[-1].append(int(i))
-            n = len(lines[-1])
-            line_cy += (cy[i] - line_cy) / n
-        else:
-            lines.append([int(i)])
-            line_cy, line_h = cy[i], heights[i]
-    return [i for line in lines for i in sorted(line, key=lambda j: (arr[j, 0], arr[j, 1]))]
-
-
 def normalize_box(box: BBox, width: float, height: float) -> tuple[int, int, int, int]:
     """Box in points -> LayoutLMv3's 0..1000 page coordinates (clipped, x0<=x1, y0<=y1)."""
     sx, sy = 1000.0 / max(width, 1e-6), 1000.0 / max(height, 1e-6)
