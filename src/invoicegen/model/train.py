@@ -235,7 +235,8 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
         length_batches(windows, recipe.batch_size, rng)
     epoch = start_epoch - 1
     out_of_time = False
-    with open(out / LOG_FILE, "a", encoding="utf-8") as log_fh:
+    # a resumed run continues its log; a fresh run into an old checkpoint directory starts a new one
+    with open(out / LOG_FILE, "a" if start_epoch else "w", encoding="utf-8") as log_fh:
         for epoch in range(start_epoch, recipe.epochs):
             model.train()
             batches = length_batches(windows, recipe.batch_size, rng)
