@@ -17,6 +17,7 @@ from invoicegen.model.bio import (
     group_entities,
     relabel_bio,
     snap_row_starts,
+    whole_name_lines,
 )
 from invoicegen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from invoicegen.model.data import gold_roles, prepare_labelled
@@ -246,6 +247,26 @@ def test_one_word_holes_in_a_value_or_a_row_are_closed() -> None:
     assert fill_islands(two_holes, words[:4]) == two_holes
     columns = [(10, 10, 30, 20), (120, 10, 140, 20), (250, 10, 270, 20)]
     assert fill_islands(["B-SUBTOTAL", "O", "I-SUBTOTAL"], columns) == ["B-SUBTOTAL", "O", "I-SUBTOTAL"]
+
+
+def test_a_party_name_takes_its_whole_line_from_the_address_below() -> None:
+    # "Royal Uittenbosch" / "Kerkstraat 5" / "1234 AB Utrecht": the model started the address at Uittenbosch
+    block = [(10, 10, 40, 20), (45, 10, 95, 20), (10, 25, 50, 35), (55, 25, 65, 35), (10, 40, 30, 50),
+             (35, 40, 45, 50), (50, 40, 80, 50)]
+    tags = ["B-BUYER_NAME", "I-BUYER_ADDRESS", "I-BUYER_ADDRESS", "I-BUYER_ADDRESS", "I-BUYER_ADDRESS",
+            "I-BUYER_ADDRESS", "I-BUYER_ADDRESS"]
+    fixed = whole_name_lines(tags, block)
+    assert fixed[:3] == ["B-BUYER_NAME", "I-BUYER_NAME", "B-BUYER_ADDRESS"]
+    assert [(e.type, e.words) for e in group_entities(fixed, block)] == [
+        ("BUYER_NAME", [0, 1]), ("BUYER_ADDRESS", [2, 3, 4, 5, 6])]
+    # "[Keltenie] NV": the first word of the name read as the address
+    assert whole_name_lines(["B-SUPPLIER_ADDRESS", "B-SUPPLIER_NAME", "B-SUPPLIER_ADDRESS", "I-SUPPLIER_ADDRESS"],
+                            block[:4])[:3] == ["B-SUPPLIER_NAME", "I-SUPPLIER_NAME", "B-SUPPLIER_ADDRESS"]
+    # left alone: a one-line "name, street, city" address, and another party's address beside the name
+    one_line = ["B-SUPPLIER_NAME", "B-SUPPLIER_ADDRESS", "O"]
+    assert whole_name_lines(one_line, block[:3]) == one_line
+    other_party = ["B-BUYER_NAME", "B-SUPPLIER_ADDRESS", "I-SUPPLIER_ADDRESS", "I-SUPPLIER_ADDRESS"]
+    assert whole_name_lines(other_party, block[:4]) == other_party
 
 
 def test_a_word_that_continues_the_rows_item_value_joins_the_row() -> None:

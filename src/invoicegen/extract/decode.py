@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from invoicegen.model.bio import constrained_viterbi, fill_islands, group_entities, snap_row_starts
+from invoicegen.model.bio import (
+    constrained_viterbi,
+    fill_islands,
+    group_entities,
+    snap_row_starts,
+    whole_name_lines,
+)
 from invoicegen.schema import (
     CELL_LABELS,
     HEADER_ENTITIES,
@@ -81,11 +87,12 @@ def _entity_type_probs(ner: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def ner_tags(pred: PagePrediction, constrained: bool = False) -> list[str]:
-    """Word tags by argmax with one-word holes closed (``fill_islands``), or by constrained Viterbi
+    """Word tags by argmax with one-word holes closed (``fill_islands``) and names given their whole
+    line (``whole_name_lines``), or by constrained Viterbi
     (valid IOB2 in reading order)."""
     if constrained:
         return [NER_LABELS[i] for i in constrained_viterbi(np.log(pred.ner + 1e-9))]
-    return fill_islands([NER_LABELS[i] for i in pred.ner.argmax(-1)], pred.boxes)
+    return whole_name_lines(fill_islands([NER_LABELS[i] for i in pred.ner.argmax(-1)], pred.boxes), pred.boxes)
 
 
 def entity_candidates(pred: PagePrediction, constrained: bool = False) -> list[Candidate]:

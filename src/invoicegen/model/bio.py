@@ -102,6 +102,47 @@ def fill_islands(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
     return out
 
 
+_PARTY_NAME_ADDRESS = {"SUPPLIER_NAME": "SUPPLIER_ADDRESS", "BUYER_NAME": "BUYER_ADDRESS"}
+
+
+def whole_name_lines(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
+    """Entity tags (reading order) where a party's name takes its text line: side-by-side words of
+    the name and of the same party's address on one line all become the name when the address goes
+    on below that line. A small model often starts the address inside the name line ("Royal
+    [Uittenbosch]", "[Keltenie] NV" read as address words), while a party block prints its name on a
+    line of its own above the address. A one-line address ("ACME GmbH, Main St 5, Springfield")
+    does not go on below and is left alone."""
+    out = list(tags)
+    kind = [t[2:] if t.startswith(("B-", "I-")) else "" for t in tags]
+    for name, address in _PARTY_NAME_ADDRESS.items():
+        for run in _runs(boxes, [i for i, k in enumerate(kind) if k in (name, address)]):
+            types = {kind[i] for i in run}
+            if types != {name, address}:
+                continue
+            bottom = max(boxes[i][3] for i in run)
+            below = [k for k in range(run[-1] + 1, len(tags)) if kind[k] == address and boxes[k][1] >= bottom - 0.5 * (
+                boxes[k][3] - boxes[k][1])]
+            if not below:
+                continue
+            out[run[0]] = f"B-{name}"
+            for i in run[1:]:
+                out[i] = f"I-{name}"
+            out[below[0]] = f"B-{address}"
+    return out
+
+
+def _runs(boxes: Sequence[BBox], words: Sequence[int]) -> list[list[int]]:
+    """``words`` (ascending reading-order positions) split into runs of consecutive words side by
+    side on one line."""
+    runs: list[list[int]] = []
+    for i in words:
+        if runs and runs[-1][-1] == i - 1 and _same_line_next(boxes[i - 1], boxes[i]):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
 def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox], ner: Sequence[str] | None = None) -> list[str]:
     """Table roles (reading order) repaired with the geometry of rows: row words on a line that is
     mostly header belong to the header; a row starts at the first row word of a text line and at
