@@ -269,6 +269,21 @@ def test_a_party_name_takes_its_whole_line_from_the_address_below() -> None:
     assert whole_name_lines(other_party, block[:4]) == other_party
 
 
+def test_an_amount_that_stops_inside_its_printed_number_is_completed() -> None:
+    from invoicegen.extract.decode import complete_amounts
+
+    line = [(10 + 60 * i, 10, 60 + 60 * i, 20) for i in range(4)]
+    # "12 638,41 €" with a space between digit groups; the model tagged "12"
+    assert complete_amounts(["B-AMOUNT_DUE", "O", "O", "O"], ["12", "638,41", "€", "Paid"], line) == [
+        "B-AMOUNT_DUE", "I-AMOUNT_DUE", "I-AMOUNT_DUE", "O"]
+    # a lone currency mark takes the number after it
+    assert complete_amounts(["B-TOTAL_AMOUNT", "O"], ["US$", "1,250.00"], line[:2]) == ["B-TOTAL_AMOUNT", "I-TOTAL_AMOUNT"]
+    # a complete amount does not take the next number, nor a word in another column
+    assert complete_amounts(["B-SUBTOTAL", "O"], ["12,50", "300"], line[:2]) == ["B-SUBTOTAL", "O"]
+    far = [(10, 10, 40, 20), (300, 10, 340, 20)]
+    assert complete_amounts(["B-SUBTOTAL", "O"], ["12", "638,41"], far) == ["B-SUBTOTAL", "O"]
+
+
 def test_a_word_that_continues_the_rows_item_value_joins_the_row() -> None:
     # "... assorted (pack of" in the row, "12)" left outside the table but tagged as the description's continuation
     words = [(10, 10, 40, 20), (45, 10, 60, 20), (65, 10, 80, 20), (200, 10, 230, 20)]

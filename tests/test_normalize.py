@@ -609,6 +609,13 @@ def test_amount_with_space_before_decimals(text: str, expected: str) -> None:
     assert format_amount(parse_amount(text)) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [("l.738,36", "1738.36"), ("4l2.44 GBP", "412.44"),
+                                                ("713,0B €", "713.08"), ("€ 1O0,00", "100.00"),
+                                                ("S$12.00", "12.00"), ("USD 4575.68", "4575.68")])
+def test_amount_with_letters_read_for_digits(text: str, expected: str) -> None:
+    assert format_amount(parse_amount(text)) == expected
+
+
 def test_page_currency_ignores_noise_and_bare_rare_codes() -> None:
     assert detect_currency(_w("WPPS <£Vfff WIN5UWKf")) is None
     assert detect_currency(_w("ELECT RON IC PAYMENT PROGRAM")) is None

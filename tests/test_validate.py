@@ -15,6 +15,7 @@ from invoicegen.extract.validate import (
     repair,
     repair_item_quantity,
     run_checks,
+    sum_tax_lines,
     tax_rate_matches,
     totals_add_up,
     validate,
@@ -216,6 +217,28 @@ def test_a_missing_total_is_filled_in_from_the_printed_amount_the_arithmetic_nam
     # nothing is made up: a value the page does not print stays missing
     filled, notes = fill_missing_totals(known, ITEMS, printed[:4])
     assert "total_amount" not in filled and not notes
+
+
+def _line(value: str, y: float) -> FieldValue:
+    return fv(value).model_copy(update={"bbox": (400.0, y, 460.0, y + 10)})
+
+
+def test_per_rate_tax_lines_add_up_to_the_tax_amount() -> None:
+    # "IVA 22 %: 82,17 € / IVA 10 %: 425,63 €" and no tax total: the document's tax is both lines
+    known = {**fields(subtotal="5137.66", tax_rate="22"), "tax_amount": _line("82.17", 700)}
+    others = {"tax_amount": [_line("425.63", 712)], "tax_rate": [fv("10")]}
+    summed, notes = sum_tax_lines(known, others)
+    assert summed["tax_amount"].value == "507.80" and summed["tax_amount"].bbox == (400.0, 700.0, 460.0, 722.0)
+    assert notes[0].check == "repair" and "sum of the 2 tax lines" in notes[0].detail
+    # a printed tax total among the lines is taken as it is
+    lines = {"tax_amount": [_line("12.29", 712), _line("1.65", 724), _line("159.97", 736)]}
+    summed, notes = sum_tax_lines({"tax_amount": _line("146.03", 700)}, lines)
+    assert summed["tax_amount"].value == "159.97" and not notes
+    # one rate (the same tax printed twice) or more amounts than rates: left alone
+    twice = {"tax_amount": _line("82.17", 700), "tax_rate": fv("22")}
+    assert sum_tax_lines(twice, {"tax_amount": [_line("82.17", 760)]})[0] == twice
+    assert sum_tax_lines(known, {"tax_amount": [_line("425.63", 712), _line("9.00", 724)],
+                                 "tax_rate": [fv("10")]})[0] == known
 
 
 def test_repair_replaces_the_one_value_that_breaks_an_equation() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from invoicegen.model.bio import (
+    beside,
     constrained_viterbi,
     fill_islands,
     group_entities,
@@ -20,6 +21,7 @@ from invoicegen.model.bio import (
     whole_name_lines,
 )
 from invoicegen.schema import (
+    AMOUNT_ENTITIES,
     CELL_LABELS,
     HEADER_ENTITIES,
     LINE_ITEM_COLUMNS,
@@ -86,13 +88,49 @@ def _entity_type_probs(ner: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+_DIGIT_GROUP = re.compile(r"\d{3}(?:[.,]\d{1,2})?[.,]?")
+"""The rest of a number printed with a space between digit groups ("12 [638,41]")."""
+_NUMBER = re.compile(r"[-(]?\d[\d.,']*\)?-?")
+_CURRENCY_MARK = re.compile(r"(?:[A-Z]{3}|[^\w\s]{1,3}|[A-Z]{1,2}\$)")
+
+
+def complete_amounts(tags: Sequence[str], words: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
+    """Entity tags (reading order) with amounts completed: an amount value that stops inside its
+    printed amount takes the next word beside it on the line when that word is the rest of the
+    number ("12 [638,41]", digit groups split by a space), the number after a lone currency mark
+    ("[US$] 1,250.00"), or the currency mark after the number. Without it the value reads as 12 or
+    as nothing."""
+    out = list(tags)
+    i = 0
+    while i < len(out):
+        if not (out[i].startswith("B-") and out[i][2:] in AMOUNT_ENTITIES):
+            i += 1
+            continue
+        end = i
+        while end + 1 < len(out) and out[end + 1] == f"I-{out[i][2:]}":
+            end += 1
+        while end + 1 < len(out) and out[end + 1] == "O" and beside(boxes[end], boxes[end + 1]):
+            text, nxt = " ".join(words[i:end + 1]), words[end + 1]
+            digits = any(ch.isdigit() for ch in text)
+            ends_in_group = bool(re.search(r"(?:^|[\s(€$£-])\d{1,3}$", text))
+            if (not digits and _NUMBER.fullmatch(nxt)) or (ends_in_group and _DIGIT_GROUP.fullmatch(nxt)) or (
+                    digits and not ends_in_group and _CURRENCY_MARK.fullmatch(nxt) and not any(c.isdigit() for c in nxt)):
+                out[end + 1] = f"I-{out[i][2:]}"
+                end += 1
+            else:
+                break
+        i = end + 1
+    return out
+
+
 def ner_tags(pred: PagePrediction, constrained: bool = False) -> list[str]:
-    """Word tags by argmax with one-word holes closed (``fill_islands``) and names given their whole
-    line (``whole_name_lines``), or by constrained Viterbi
+    """Word tags by argmax with one-word holes closed (``fill_islands``), names given their whole
+    line (``whole_name_lines``) and amounts completed (``complete_amounts``), or by constrained Viterbi
     (valid IOB2 in reading order)."""
     if constrained:
         return [NER_LABELS[i] for i in constrained_viterbi(np.log(pred.ner + 1e-9))]
-    return whole_name_lines(fill_islands([NER_LABELS[i] for i in pred.ner.argmax(-1)], pred.boxes), pred.boxes)
+    tags = whole_name_lines(fill_islands([NER_LABELS[i] for i in pred.ner.argmax(-1)], pred.boxes), pred.boxes)
+    return complete_amounts(tags, pred.words, pred.boxes)
 
 
 def entity_candidates(pred: PagePrediction, constrained: bool = False) -> list[Candidate]:

@@ -256,6 +256,11 @@ def _find_number(s: str) -> re.Match[str] | None:
     return found[0] if found else None
 
 
+_OCR_DIGITS = str.maketrans("lIOoBS", "110085")
+_OCR_NUMBER = re.compile(r"(?<![A-Za-z])(?=[lIOoBS]?[\d.,]*\d)(?=(?:[\d.,]*[lIOoBS]){1,2})[\dlIOoBS.,]*\d[\dlIOoBS.,]*(?![A-Za-z])")
+"""A number with one or two letters OCR reads for digits in it (l/I for 1, O/o for 0, B for 8, S for 5)."""
+
+
 def parse_amount(
     text: str | None,
     convention: NumberConvention | None = None,
@@ -274,6 +279,7 @@ def parse_amount(
     if not s:
         return None
     s = re.sub(r"(?<=\d)\s+(?=[.,]\d{2}(?![\d.,]))", "", s)  # OCR: "4,759 .20"
+    s = _OCR_NUMBER.sub(lambda m: m.group(0).translate(_OCR_DIGITS), s)  # OCR: "l.738,36", "713,0B"
     if convention is None:
         convention = convention_for_locale(locale_hint)
     m = _find_number(s)

@@ -31,7 +31,13 @@ from invoicegen.extract.decode import (
 )
 from invoicegen.extract.einvoice import extract_embedded
 from invoicegen.extract.normalize import DocumentContext, normalize_field
-from invoicegen.extract.validate import fill_missing_totals, repair, repair_item_quantity, run_checks
+from invoicegen.extract.validate import (
+    fill_missing_totals,
+    repair,
+    repair_item_quantity,
+    run_checks,
+    sum_tax_lines,
+)
 from invoicegen.model.data import ModelPage, prepare_page
 from invoicegen.model.predict import predict_pages, softmax
 from invoicegen.model.runtime import Runtime, load_runtime
@@ -206,7 +212,9 @@ class Extractor:
             items.append(item)
             item_notes += [note] if note else []
         tables = [_table(t) for t in raw_tables]
-        fields, repairs = repair(fields, alternatives, items)
+        fields, repairs = sum_tax_lines(fields, alternatives)
+        fields, swaps = repair(fields, alternatives, items)
+        repairs += swaps
         if not {"subtotal", "total_amount", "tax_amount"} <= fields.keys():
             fields, fills = fill_missing_totals(fields, items, _printed_amounts(preds, ctx))
             repairs += fills

@@ -468,6 +468,46 @@ def repair(
     return out, notes
 
 
+def sum_tax_lines(
+    fields: Mapping[str, FieldValue],
+    candidates: Mapping[str, Sequence[FieldValue]],
+) -> tuple[dict[str, FieldValue], list[ValidationCheck]]:
+    """The document's tax amount when it prints one tax line per rate. ``candidates``: the other
+    printed tax amounts and rates the model found (``repair``'s runner-ups).
+
+    A line that is the sum of the others is the total tax ("VAT 22 %: 146.03 / 10 %: 12.29 / 5 %:
+    1.65 / VAT total 159.97") and is taken. Without one, and with as many tax amounts as distinct
+    tax rates (two or more), the tax amount is their sum, reported as a ``repair`` check; the model
+    picks one line by confidence otherwise, and one rate's tax is not the document's."""
+    current = dict(fields)
+    first = current.get("tax_amount")
+    lines: dict[tuple[int, tuple[float, ...]], FieldValue] = {}
+    for f in [first, *candidates.get("tax_amount", ())]:
+        if f is not None and _dec(f.value) is not None:
+            lines.setdefault((f.page, tuple(f.bbox)), f)
+    if first is None or len(lines) < 2:
+        return current, []
+    values = {k: _dec(f.value) for k, f in lines.items()}
+    whole = sum(values.values(), Decimal(0))
+    total_line = [k for k, v in values.items() if len(values) >= 3 and v is not None and _close(2 * v, whole)]
+    if total_line:
+        current["tax_amount"] = lines[total_line[0]]
+        return current, []
+    rates = {_dec(f.value) for f in [current.get("tax_rate"), *candidates.get("tax_rate", ())] if f is not None}
+    rates.discard(None)
+    if len(rates) < 2 or len(rates) != len(lines):
+        return current, []
+    parts = sorted(lines.values(), key=lambda f: (f.page, f.bbox[1], f.bbox[0]))
+    page = parts[-1].page
+    x0, y0, x1, y1 = zip(*(f.bbox for f in parts if f.page == page), strict=True)
+    current["tax_amount"] = FieldValue(
+        value=format_amount(whole), text=" + ".join(f.text for f in parts),
+        confidence=min(f.confidence for f in parts), page=page, bbox=(min(x0), min(y0), max(x1), max(y1)))
+    return current, [ValidationCheck(check="repair", passed=True, detail=(
+        f"tax_amount {_fmt(whole)} = the sum of the {len(parts)} tax lines "
+        f"({', '.join(_fmt(_dec(f.value) or Decimal(0)) for f in parts)}) for {len(rates)} tax rates"))]
+
+
 def fill_missing_totals(
     fields: Mapping[str, FieldValue],
     line_items: Sequence[ItemLike],

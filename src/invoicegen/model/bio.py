@@ -69,7 +69,7 @@ def _joins(words: Sequence[BBox], b: BBox) -> bool:
     return (same_line or next_line) and min(x1, b[2]) - max(x0, b[0]) > -2 * h
 
 
-def _same_line_next(a: BBox, b: BBox) -> bool:
+def beside(a: BBox, b: BBox) -> bool:
     """Is ``b`` the next word after ``a`` on the same line, within about a word space?"""
     h = max(a[3] - a[1], b[3] - b[1], 1e-6)
     return _same_line(a, b) and -0.2 * h <= b[0] - a[2] <= 1.2 * h
@@ -97,7 +97,7 @@ def fill_islands(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
             continue
         if own is not None and own[0] == after[0]:
             continue
-        if _same_line_next(boxes[i - 1], boxes[i]) and _same_line_next(boxes[i], boxes[i + 1]):
+        if beside(boxes[i - 1], boxes[i]) and beside(boxes[i], boxes[i + 1]):
             out[i] = tags[i + 1]
     return out
 
@@ -136,7 +136,7 @@ def _runs(boxes: Sequence[BBox], words: Sequence[int]) -> list[list[int]]:
     side on one line."""
     runs: list[list[int]] = []
     for i in words:
-        if runs and runs[-1][-1] == i - 1 and _same_line_next(boxes[i - 1], boxes[i]):
+        if runs and runs[-1][-1] == i - 1 and beside(boxes[i - 1], boxes[i]):
             runs[-1].append(i)
         else:
             runs.append([i])
@@ -155,7 +155,7 @@ def snap_row_starts(tags: Sequence[str], boxes: Sequence[BBox], ner: Sequence[st
     if ner is not None:
         for i in range(1, len(out)):
             if (out[i] not in ("ROW_B", "ROW_I") and out[i - 1] in ("ROW_B", "ROW_I") and ner[i].startswith("I-ITEM_")
-                    and ner[i - 1][2:] == ner[i][2:] and _same_line_next(boxes[i - 1], boxes[i])):
+                    and ner[i - 1][2:] == ner[i][2:] and beside(boxes[i - 1], boxes[i])):
                 out[i] = "ROW_I"
     row_open = row_has_amount = False
     for line in _lines(boxes):
@@ -207,7 +207,7 @@ def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
         prefix, ent = tag[0], tag[2:]
         target = None
         prev = last_of_word.get(i - 1)
-        if prev is not None and prev.type == ent and _same_line_next(boxes[i - 1], boxes[i]):
+        if prev is not None and prev.type == ent and beside(boxes[i - 1], boxes[i]):
             # "€" + "1.234,00" or "20." + "Oktober" + "2020" tagged B, B: one value, not two
             target = prev
         elif prefix == "I":
