@@ -616,6 +616,10 @@ def test_amount_with_letters_read_for_digits(text: str, expected: str) -> None:
     assert format_amount(parse_amount(text)) == expected
 
 
+def test_date_with_the_time_glued_to_the_year() -> None:
+    assert parse_date("04/03/201815:41:52") == date(2018, 3, 4)
+
+
 def test_page_currency_ignores_noise_and_bare_rare_codes() -> None:
     assert detect_currency(_w("WPPS <£Vfff WIN5UWKf")) is None
     assert detect_currency(_w("ELECT RON IC PAYMENT PROGRAM")) is None

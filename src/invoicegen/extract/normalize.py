@@ -494,6 +494,8 @@ def _slow_date(text: str, languages: tuple[str, ...] | None, date_order: str | N
     return data.date_obj.date() if data and data.date_obj else None
 
 
+_GLUED_TIME = re.compile(r"(?<=[-/.]\d{4})(?=\d{1,2}:\d{2})")
+"""Where OCR glued the time to a date's four-digit year ("04/03/201815:41:52")."""
 _TIME = re.compile(r"\b\d{1,2}[:h]\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?", re.IGNORECASE)
 
 
@@ -513,6 +515,7 @@ def parse_date(
     s = _nfkc(str(text)).strip()
     if not s or not re.search(r"\d", s):
         return None
+    s = _GLUED_TIME.sub(" ", s)
     s = _TIME.sub(" ", s)
     d = _fast_date(s, date_order)
     if d is not None or not fallback:
