@@ -120,14 +120,14 @@ def whole_name_lines(tags: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
             if types != {name, address}:
                 continue
             bottom = max(boxes[i][3] for i in run)
-            below = [k for k in range(run[-1] + 1, len(tags)) if kind[k] == address and boxes[k][1] >= bottom - 0.5 * (
-                boxes[k][3] - boxes[k][1])]
-            if not below:
+            below = next((k for k in range(run[-1] + 1, len(tags))
+                          if kind[k] == address and boxes[k][3] - 0.5 * (boxes[k][3] - boxes[k][1]) >= bottom), None)
+            if below is None:
                 continue
             out[run[0]] = f"B-{name}"
             for i in run[1:]:
                 out[i] = f"I-{name}"
-            out[below[0]] = f"B-{address}"
+            out[below] = f"B-{address}"
     return out
 
 
