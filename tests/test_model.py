@@ -76,6 +76,15 @@ def test_checkpoint_round_trip_gives_identical_logits(trained: tuple[Path, Path,
         assert (out / name).exists(), name
 
 
+def test_model_card_says_how_to_rebuild_the_training_data() -> None:
+    from invoicegen.model.train import _generate_command
+
+    recipe = {"n": 5000, "seed": 2, "augment": 0.3, "mix": 0.5, "dpi": 150}
+    assert _generate_command(Path("data/f"), recipe) == (
+        "invoicegen generate --n 5000 --out data/f --seed 2 --augment 0.3 --mix 0.5\n")
+    assert _generate_command(Path("data/f"), {}) == ""
+
+
 def test_checkpoint_with_other_label_schema_is_refused(trained: tuple[Path, Path, dict], tmp_path: Path) -> None:
     _, out, _ = trained
     ckpt = load_checkpoint(out)

@@ -105,8 +105,16 @@ def _mix_note(recipe: dict[str, Any]) -> str:
     if not recipe.get("mix"):
         return ""
     return (f"\n- {recipe['mix']:.0%} of the documents were drawn on composed layouts: new page structures made of the"
-            "\n  training layouts' blocks, never equal to a val/test layout (blocks that only held-out layouts use"
-            "\n  stay unseen)")
+            "\n  training layouts' blocks, never equal to a val/test layout (column orders that only held-out"
+            "\n  layouts use stay unseen)")
+
+
+def _generate_command(data: Path, recipe: dict[str, Any]) -> str:
+    """The ``invoicegen generate`` command that rebuilds the training data (empty without a manifest)."""
+    if not {"n", "seed"} <= recipe.keys():
+        return ""
+    extra = "".join(f" --{k} {recipe[k]}" for k in ("augment", "mix") if recipe.get(k))
+    return f"invoicegen generate --n {recipe['n']} --out {data} --seed {recipe['seed']}{extra}\n"
 
 
 def _model_card(cfg: TrainConfig, meta: dict[str, Any]) -> str:
@@ -120,7 +128,7 @@ Multi-task LayoutLMv3 (entity tags, table rows, table cells) trained **from scra
 
 ## Reproduce
 ```
-{meta['command']}
+{_generate_command(cfg.data, meta.get('data_recipe', {}))}{meta['command']}
 ```
 
 ## Data
