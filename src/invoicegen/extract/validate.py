@@ -481,23 +481,23 @@ def sum_tax_lines(
     picks one line by confidence otherwise, and one rate's tax is not the document's."""
     current = dict(fields)
     first = current.get("tax_amount")
-    lines: dict[tuple[int, tuple[float, ...]], FieldValue] = {}
+    lines: dict[tuple[int, tuple[float, ...]], tuple[FieldValue, Decimal]] = {}
     for f in [first, *candidates.get("tax_amount", ())]:
-        if f is not None and _dec(f.value) is not None:
-            lines.setdefault((f.page, tuple(f.bbox)), f)
+        d = _dec(f.value) if f is not None else None
+        if f is not None and d is not None:
+            lines.setdefault((f.page, tuple(f.bbox)), (f, d))
     if first is None or len(lines) < 2:
         return current, []
-    values = {k: _dec(f.value) for k, f in lines.items()}
-    whole = sum(values.values(), Decimal(0))
-    total_line = [k for k, v in values.items() if len(values) >= 3 and v is not None and _close(2 * v, whole)]
+    whole = sum((d for _, d in lines.values()), Decimal(0))
+    total_line = [f for f, d in lines.values() if len(lines) >= 3 and _close(2 * d, whole)]
     if total_line:
-        current["tax_amount"] = lines[total_line[0]]
+        current["tax_amount"] = total_line[0]
         return current, []
     rates = {_dec(f.value) for f in [current.get("tax_rate"), *candidates.get("tax_rate", ())] if f is not None}
     rates.discard(None)
     if len(rates) < 2 or len(rates) != len(lines):
         return current, []
-    parts = sorted(lines.values(), key=lambda f: (f.page, f.bbox[1], f.bbox[0]))
+    parts = sorted((f for f, _ in lines.values()), key=lambda f: (f.page, f.bbox[1], f.bbox[0]))
     page = parts[-1].page
     x0, y0, x1, y1 = zip(*(f.bbox for f in parts if f.page == page), strict=True)
     current["tax_amount"] = FieldValue(
