@@ -278,19 +278,23 @@ def test_a_party_name_takes_its_whole_line_from_the_address_below() -> None:
     assert whole_name_lines(other_party, block[:4]) == other_party
 
 
-def test_an_amount_that_stops_inside_its_printed_number_is_completed() -> None:
-    from invoicegen.extract.decode import complete_amounts
+def test_an_amount_or_number_that_stops_inside_its_printed_value_is_completed() -> None:
+    from invoicegen.extract.decode import complete_values
 
     line = [(10 + 60 * i, 10, 60 + 60 * i, 20) for i in range(4)]
     # "12 638,41 €" with a space between digit groups; the model tagged "12"
-    assert complete_amounts(["B-AMOUNT_DUE", "O", "O", "O"], ["12", "638,41", "€", "Paid"], line) == [
+    assert complete_values(["B-AMOUNT_DUE", "O", "O", "O"], ["12", "638,41", "€", "Paid"], line) == [
         "B-AMOUNT_DUE", "I-AMOUNT_DUE", "I-AMOUNT_DUE", "O"]
     # a lone currency mark takes the number after it
-    assert complete_amounts(["B-TOTAL_AMOUNT", "O"], ["US$", "1,250.00"], line[:2]) == ["B-TOTAL_AMOUNT", "I-TOTAL_AMOUNT"]
+    assert complete_values(["B-TOTAL_AMOUNT", "O"], ["US$", "1,250.00"], line[:2]) == ["B-TOTAL_AMOUNT", "I-TOTAL_AMOUNT"]
     # a complete amount does not take the next number, nor a word in another column
-    assert complete_amounts(["B-SUBTOTAL", "O"], ["12,50", "300"], line[:2]) == ["B-SUBTOTAL", "O"]
+    assert complete_values(["B-SUBTOTAL", "O"], ["12,50", "300"], line[:2]) == ["B-SUBTOTAL", "O"]
     far = [(10, 10, 40, 20), (300, 10, 340, 20)]
-    assert complete_amounts(["B-SUBTOTAL", "O"], ["12", "638,41"], far) == ["B-SUBTOTAL", "O"]
+    assert complete_values(["B-SUBTOTAL", "O"], ["12", "638,41"], far) == ["B-SUBTOTAL", "O"]
+    # a document number cut after a separator or a short prefix; a caption before it is no prefix
+    assert complete_values(["B-PO_NUMBER", "O"], ["XDKE/WZZH/", "723244"], line[:2]) == ["B-PO_NUMBER", "I-PO_NUMBER"]
+    assert complete_values(["B-PO_NUMBER", "O"], ["OA", "0549/2024"], line[:2]) == ["B-PO_NUMBER", "I-PO_NUMBER"]
+    assert complete_values(["B-INVOICE_NUMBER", "O"], ["INV-7", "Date"], line[:2]) == ["B-INVOICE_NUMBER", "O"]
 
 
 def test_a_word_that_continues_the_rows_item_value_joins_the_row() -> None:

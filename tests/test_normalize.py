@@ -616,6 +616,14 @@ def test_amount_with_letters_read_for_digits(text: str, expected: str) -> None:
     assert format_amount(parse_amount(text)) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [("Fow1er, White and Black", "Fowler, White and Black"),
+                                                ("Guinizzelli-Prodi s.r.1.", "Guinizzelli-Prodi s.r.l."),
+                                                ("INV0ICE SA", "INVOICE SA"), ("Bloomberg 2020, Inc", "Bloomberg 2020, Inc"),
+                                                ("B2B Solutions", "B2B Solutions"), ("Route 101 Diner", "Route 101 Diner")])
+def test_names_read_ocr_digits_between_letters_as_letters(text: str, expected: str) -> None:
+    assert normalize_field("BUYER_NAME", text) == expected
+
+
 def test_date_with_the_time_glued_to_the_year() -> None:
     assert parse_date("04/03/201815:41:52") == date(2018, 3, 4)
 

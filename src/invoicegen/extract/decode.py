@@ -94,43 +94,59 @@ _NUMBER = re.compile(r"[-(]?\d[\d.,']*\)?-?")
 _CURRENCY_MARK = re.compile(r"(?:[A-Z]{3}|[^\w\s]{1,3}|[A-Z]{1,2}\$)")
 
 
-def complete_amounts(tags: Sequence[str], words: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
-    """Entity tags (reading order) with amounts completed: an amount value that stops inside its
-    printed amount takes the next word beside it on the line when that word is the rest of the
-    number ("12 [638,41]", digit groups split by a space), the number after a lone currency mark
-    ("[US$] 1,250.00"), or the currency mark after the number. Without it the value reads as 12 or
-    as nothing."""
+def _amount_continues(text: str, nxt: str) -> bool:
+    """Is ``nxt`` the rest of the amount ``text``: the number after a lone currency mark, the next
+    digit group, or the currency mark after the number?"""
+    if not any(ch.isdigit() for ch in text):
+        return bool(_NUMBER.fullmatch(nxt))
+    if re.search(r"(?:^|[\s(€$£-])\d{1,3}$", text):
+        return bool(_DIGIT_GROUP.fullmatch(nxt))
+    return bool(_CURRENCY_MARK.fullmatch(nxt)) and not any(ch.isdigit() for ch in nxt)
+
+
+def _id_continues(text: str, nxt: str) -> bool:
+    """Is ``nxt`` the rest of the document number ``text``: after a separator ("XDKE/WZZH/ 723244")
+    or after a short letter prefix ("OA 0549/2024")?"""
+    if not re.fullmatch(r"[\w/.-]+", nxt) or not any(ch.isdigit() for ch in nxt):
+        return False
+    return text.endswith(("/", "-")) or bool(re.fullmatch(r"[A-Z]{1,3}", text))
+
+
+_CONTINUES = {**dict.fromkeys(AMOUNT_ENTITIES, _amount_continues), "INVOICE_NUMBER": _id_continues,
+              "PO_NUMBER": _id_continues}
+
+
+def complete_values(tags: Sequence[str], words: Sequence[str], boxes: Sequence[BBox]) -> list[str]:
+    """Entity tags (reading order) with amounts and document numbers completed: a value that stops
+    inside what is printed takes the next word beside it on the line (tagged ``O``) when that word
+    is its rest: "12 [638,41]" (digit groups split by a space), "[US$] 1,250.00", "XDKE/WZZH/
+    [723244]". Without it the value reads as 12, as nothing, or as half a number."""
     out = list(tags)
     i = 0
     while i < len(out):
-        if not (out[i].startswith("B-") and out[i][2:] in AMOUNT_ENTITIES):
+        continues = _CONTINUES.get(out[i][2:]) if out[i].startswith("B-") else None
+        if continues is None:
             i += 1
             continue
         end = i
         while end + 1 < len(out) and out[end + 1] == f"I-{out[i][2:]}":
             end += 1
-        while end + 1 < len(out) and out[end + 1] == "O" and beside(boxes[end], boxes[end + 1]):
-            text, nxt = " ".join(words[i:end + 1]), words[end + 1]
-            digits = any(ch.isdigit() for ch in text)
-            ends_in_group = bool(re.search(r"(?:^|[\s(€$£-])\d{1,3}$", text))
-            if (not digits and _NUMBER.fullmatch(nxt)) or (ends_in_group and _DIGIT_GROUP.fullmatch(nxt)) or (
-                    digits and not ends_in_group and _CURRENCY_MARK.fullmatch(nxt) and not any(c.isdigit() for c in nxt)):
-                out[end + 1] = f"I-{out[i][2:]}"
-                end += 1
-            else:
-                break
+        while (end + 1 < len(out) and out[end + 1] == "O" and beside(boxes[end], boxes[end + 1])
+               and continues(" ".join(words[i:end + 1]), words[end + 1])):
+            end += 1
+            out[end] = f"I-{out[i][2:]}"
         i = end + 1
     return out
 
 
 def ner_tags(pred: PagePrediction, constrained: bool = False) -> list[str]:
     """Word tags by argmax with one-word holes closed (``fill_islands``), names given their whole
-    line (``whole_name_lines``) and amounts completed (``complete_amounts``), or by constrained Viterbi
+    line (``whole_name_lines``) and amounts and numbers completed (``complete_values``), or by constrained Viterbi
     (valid IOB2 in reading order)."""
     if constrained:
         return [NER_LABELS[i] for i in constrained_viterbi(np.log(pred.ner + 1e-9))]
     tags = whole_name_lines(fill_islands([NER_LABELS[i] for i in pred.ner.argmax(-1)], pred.boxes), pred.boxes)
-    return complete_amounts(tags, pred.words, pred.boxes)
+    return complete_values(tags, pred.words, pred.boxes)
 
 
 def entity_candidates(pred: PagePrediction, constrained: bool = False) -> list[Candidate]:

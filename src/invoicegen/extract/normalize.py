@@ -1025,4 +1025,16 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
     if entity == "SUPPLIER_EMAIL":
         s = re.sub(r"^mailto:", "", _collapse(text), flags=re.IGNORECASE)
         return s.strip(" <>()[],;:").lower() or None
+    if entity in ("SUPPLIER_NAME", "BUYER_NAME"):
+        return _OCR_LETTER.sub(_letter_for_digit, _collapse(text)) or None
     return _collapse(text) or None
+
+
+_OCR_LETTER = re.compile(r"(?<=[^\W\d_])[01](?=[^\W\d_])|(?<=[^\W\d_]\.)[01](?=\.)")
+"""A 1 or 0 between letters in a name ("Fow1er", "Pr0duct", "s.r.1."): OCR's reading of l and o."""
+
+
+def _letter_for_digit(m: re.Match[str]) -> str:
+    upper = m.string[max(0, m.start() - 1)].isupper() and m.string[m.end():m.end() + 1].isupper()
+    letter = "l" if m.group(0) == "1" else "o"
+    return letter.upper() if upper else letter
