@@ -14,6 +14,7 @@ from invoicegen.extract.validate import (
     line_items_sum_to_subtotal,
     repair,
     repair_item_quantity,
+    round_cash_total,
     run_checks,
     sum_tax_lines,
     tax_rate_matches,
@@ -239,6 +240,17 @@ def test_per_rate_tax_lines_add_up_to_the_tax_amount() -> None:
     assert sum_tax_lines(twice, {"tax_amount": [_line("82.17", 760)]})[0] == twice
     assert sum_tax_lines(known, {"tax_amount": [_line("425.63", 712), _line("9.00", 724)],
                                  "tax_rate": [fv("10")]})[0] == known
+
+
+def test_a_cash_total_is_the_rounded_amount_the_till_prints() -> None:
+    # "Total incl. GST 33.92 / Rounding -0.02 / TOTAL 33.90": the model read 33.92
+    printed = [fv("33.92"), fv("0.02"), _line("33.90", 740), fv("50.00"), fv("16.10")]
+    rounded, notes = round_cash_total(fields(total_amount="33.92"), "MYR", printed)
+    assert rounded["total_amount"].value == "33.90" and rounded["total_amount"].bbox == (400.0, 740.0, 460.0, 750.0)
+    assert "rounded to 0.05 MYR" in notes[0].detail
+    # no cash rounding in euros, and nothing is made up when the rounded amount is not printed
+    assert round_cash_total(fields(total_amount="33.92"), "EUR", printed)[1] == []
+    assert round_cash_total(fields(total_amount="33.92"), "MYR", printed[:2])[1] == []
 
 
 def test_repair_replaces_the_one_value_that_breaks_an_equation() -> None:

@@ -32,9 +32,11 @@ from invoicegen.extract.decode import (
 from invoicegen.extract.einvoice import extract_embedded
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.validate import (
+    CASH_ROUNDING,
     fill_missing_totals,
     repair,
     repair_item_quantity,
+    round_cash_total,
     run_checks,
     sum_tax_lines,
 )
@@ -215,9 +217,14 @@ class Extractor:
         fields, repairs = sum_tax_lines(fields, alternatives)
         fields, swaps = repair(fields, alternatives, items)
         repairs += swaps
+        printed: list[FieldValue] | None = None  # read only when a repair needs it (every word is parsed)
         if not {"subtotal", "total_amount", "tax_amount"} <= fields.keys():
-            fields, fills = fill_missing_totals(fields, items, _printed_amounts(preds, ctx))
+            printed = _printed_amounts(preds, ctx)
+            fields, fills = fill_missing_totals(fields, items, printed)
             repairs += fills
+        if ctx.currency in CASH_ROUNDING:
+            fields, rounding = round_cash_total(fields, ctx.currency, printed or _printed_amounts(preds, ctx))
+            repairs += rounding
         return self._result(doc, fields, items, tables, item_notes + repairs + run_checks(fields, items), "model")
 
     @staticmethod
@@ -229,7 +236,8 @@ class Extractor:
 
 
 def _printed_amounts(preds: Sequence[PagePrediction], ctx: DocumentContext) -> list[FieldValue]:
-    """Every word of the pages that reads as an amount, in reading order (for ``fill_missing_totals``)."""
+    """Every word of the pages that reads as an amount, in reading order (for ``fill_missing_totals``
+    and ``round_cash_total``)."""
     out = []
     for p in preds:
         for word, box in zip(p.words, p.boxes, strict=True):

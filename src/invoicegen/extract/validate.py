@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from invoicegen.extract.normalize import format_amount, format_decimal, iban_is_valid
@@ -551,6 +551,34 @@ def fill_missing_totals(
     elif tax is None and total is not None and total - net > 0:
         take("tax_amount", total - net, "total − (subtotal − discount + shipping)", ("subtotal", "total_amount"))
     return current, notes
+
+
+CASH_ROUNDING: dict[str, Decimal] = {"MYR": Decimal("0.05"), "CHF": Decimal("0.05")}
+"""Currencies whose cash totals are rounded (Malaysian and Swiss receipts: to 5 sen / 5 rappen)."""
+
+
+def round_cash_total(
+    fields: Mapping[str, FieldValue],
+    currency: str | None,
+    printed: Sequence[FieldValue],
+) -> tuple[dict[str, FieldValue], list[ValidationCheck]]:
+    """The rounded total of a receipt in a currency with cash rounding. A till prints the total
+    before rounding ("Total incl. GST 33.92"), a rounding line and the rounded TOTAL (33.90), which
+    is what is paid; when the total read is not a multiple of the rounding step and the page prints
+    it rounded, the rounded amount is the total (reported as a ``repair`` check)."""
+    current = dict(fields)
+    step = CASH_ROUNDING.get(currency or "")
+    total = _amount(current, "total_amount")
+    if step is None or total is None or total % step == 0:
+        return current, []
+    rounded = (total / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
+    found = [f for f in printed if _dec(f.value) == rounded]
+    if not found:
+        return current, []
+    current["total_amount"] = found[-1].model_copy(update={"confidence": current["total_amount"].confidence})
+    return current, [ValidationCheck(check="repair", passed=True, detail=(
+        f"total_amount {_fmt(total)} -> {_fmt(rounded)}: the total rounded to {_fmt(step)} {currency}, "
+        f"printed on page {found[-1].page + 1}"))]
 
 
 def repair_item_quantity(index: int, item: LineItem, cell_texts: Sequence[str],
