@@ -181,7 +181,8 @@ class Extractor:
             words = [w.text for w in page.words]
             boxes = [w.bbox for w in page.words]
             image = doc.page_image(page.index) if rt.recipe.visual_embed else None
-            mp = prepare_page(words, boxes, page.width, page.height, rt.tokenizer, rt.recipe, image=image)
+            mp = prepare_page(words, boxes, page.width, page.height, rt.tokenizer, rt.recipe, image=image,
+                              order=range(len(words)))  # the loader gives a page's words in reading order
             mp.page = page.index
             pages.append(mp)
         return pages
@@ -223,7 +224,9 @@ class Extractor:
             fields, fills = fill_missing_totals(fields, items, printed)
             repairs += fills
         if ctx.currency in CASH_ROUNDING:
-            fields, rounding = round_cash_total(fields, ctx.currency, printed or _printed_amounts(preds, ctx))
+            if printed is None:
+                printed = _printed_amounts(preds, ctx)
+            fields, rounding = round_cash_total(fields, ctx.currency, printed)
             repairs += rounding
         return self._result(doc, fields, items, tables, item_notes + repairs + run_checks(fields, items), "model")
 

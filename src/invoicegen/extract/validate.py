@@ -21,6 +21,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from invoicegen.extract.decode import union_box
 from invoicegen.extract.normalize import format_amount, format_decimal, iban_is_valid
 from invoicegen.schema import FieldValue, LineItem, ValidationCheck
 
@@ -497,15 +498,15 @@ def sum_tax_lines(
     rates.discard(None)
     if len(rates) < 2 or len(rates) != len(lines):
         return current, []
-    parts = sorted((f for f, _ in lines.values()), key=lambda f: (f.page, f.bbox[1], f.bbox[0]))
-    page = parts[-1].page
-    x0, y0, x1, y1 = zip(*(f.bbox for f in parts if f.page == page), strict=True)
+    parts = sorted(lines.values(), key=lambda fd: (fd[0].page, fd[0].bbox[1], fd[0].bbox[0]))
+    page = parts[-1][0].page
     current["tax_amount"] = FieldValue(
-        value=format_amount(whole), text=" + ".join(f.text for f in parts),
-        confidence=min(f.confidence for f in parts), page=page, bbox=(min(x0), min(y0), max(x1), max(y1)))
+        value=format_amount(whole), text=" + ".join(f.text for f, _ in parts),
+        confidence=min(f.confidence for f, _ in parts), page=page,
+        bbox=union_box([f.bbox for f, _ in parts if f.page == page]))
     return current, [ValidationCheck(check="repair", passed=True, detail=(
         f"tax_amount {_fmt(whole)} = the sum of the {len(parts)} tax lines "
-        f"({', '.join(_fmt(_dec(f.value) or Decimal(0)) for f in parts)}) for {len(rates)} tax rates"))]
+        f"({', '.join(_fmt(d) for _, d in parts)}) for {len(rates)} tax rates"))]
 
 
 def fill_missing_totals(
@@ -521,11 +522,7 @@ def fill_missing_totals(
     sum is not also the total (gross-priced lines). Each fill is reported as a ``repair`` check."""
     current = dict(fields)
     notes: list[ValidationCheck] = []
-    where: dict[Decimal, FieldValue] = {}
-    for f in printed:
-        d = _dec(f.value)
-        if d is not None and d > 0:
-            where[d] = f
+    where = {d: f for d, f in _printed_by_value(printed).items() if d > 0}
 
     def take(key: str, value: Decimal, how: str, inputs: Sequence[str]) -> None:
         f = where.get(value.quantize(CENT))
@@ -553,6 +550,16 @@ def fill_missing_totals(
     return current, notes
 
 
+def _printed_by_value(printed: Sequence[FieldValue]) -> dict[Decimal, FieldValue]:
+    """Printed amounts by value; the last occurrence on the pages gives the box."""
+    where: dict[Decimal, FieldValue] = {}
+    for f in printed:
+        d = _dec(f.value)
+        if d is not None:
+            where[d] = f
+    return where
+
+
 CASH_ROUNDING: dict[str, Decimal] = {"MYR": Decimal("0.05"), "CHF": Decimal("0.05")}
 """Currencies whose cash totals are rounded (Malaysian and Swiss receipts: to 5 sen / 5 rappen)."""
 
@@ -572,13 +579,13 @@ def round_cash_total(
     if step is None or total is None or total % step == 0:
         return current, []
     rounded = (total / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
-    found = [f for f in printed if _dec(f.value) == rounded]
-    if not found:
+    found = _printed_by_value(printed).get(rounded)
+    if found is None:
         return current, []
-    current["total_amount"] = found[-1].model_copy(update={"confidence": current["total_amount"].confidence})
+    current["total_amount"] = found.model_copy(update={"confidence": current["total_amount"].confidence})
     return current, [ValidationCheck(check="repair", passed=True, detail=(
         f"total_amount {_fmt(total)} -> {_fmt(rounded)}: the total rounded to {_fmt(step)} {currency}, "
-        f"printed on page {found[-1].page + 1}"))]
+        f"printed on page {found.page + 1}"))]
 
 
 def repair_item_quantity(index: int, item: LineItem, cell_texts: Sequence[str],

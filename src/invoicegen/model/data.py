@@ -82,9 +82,12 @@ def prepare_page(
     *,
     gold: LabelledPage | None = None,
     image: object | None = None,
+    order: Sequence[int] | None = None,
 ) -> ModelPage:
-    """Order, tokenize and window one page. With ``gold``, windows carry label ids for training."""
-    order = reading_order(boxes)
+    """Order, tokenize and window one page. With ``gold``, windows carry label ids for training.
+    ``order``: the words' reading order when the caller already has it (``document`` sorts every
+    loaded page with the same ``reading_order``), so it is not estimated twice."""
+    order = list(order) if order is not None else reading_order(boxes)
     o_words = [words[i] for i in order]
     o_boxes = [boxes[i] for i in order]
     pieces = tokenizer.encode_words(o_words)
