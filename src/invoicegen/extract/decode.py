@@ -94,7 +94,7 @@ _NUMBER = re.compile(r"[-(]?\d[\d.,']*\)?-?")
 _CURRENCY_MARK = re.compile(r"(?:[A-Z]{3}|[^\w\s]{1,3}|[A-Z]{1,2}\$)")
 
 
-def _amount_continues(text: str, nxt: str) -> bool:
+def amount_continues(text: str, nxt: str) -> bool:
     """Is ``nxt`` the rest of the amount ``text``: the number after a lone currency mark, the next
     digit group, or the currency mark after the number?"""
     if not any(ch.isdigit() for ch in text):
@@ -104,7 +104,7 @@ def _amount_continues(text: str, nxt: str) -> bool:
     return bool(_CURRENCY_MARK.fullmatch(nxt)) and not any(ch.isdigit() for ch in nxt)
 
 
-def _id_continues(text: str, nxt: str) -> bool:
+def id_continues(text: str, nxt: str) -> bool:
     """Is ``nxt`` the rest of the document number ``text``: after a separator ("XDKE/WZZH/ 723244")
     or after a short letter prefix ("OA 0549/2024")?"""
     if not re.fullmatch(r"[\w/.-]+", nxt) or not any(ch.isdigit() for ch in nxt):
@@ -112,8 +112,8 @@ def _id_continues(text: str, nxt: str) -> bool:
     return text.endswith(("/", "-")) or bool(re.fullmatch(r"[A-Z]{1,3}", text))
 
 
-_CONTINUES = {**dict.fromkeys(AMOUNT_ENTITIES, _amount_continues), "INVOICE_NUMBER": _id_continues,
-              "PO_NUMBER": _id_continues}
+_CONTINUES = {**dict.fromkeys(AMOUNT_ENTITIES, amount_continues), "INVOICE_NUMBER": id_continues,
+              "PO_NUMBER": id_continues}
 
 
 def complete_values(tags: Sequence[str], words: Sequence[str], boxes: Sequence[BBox]) -> list[str]:

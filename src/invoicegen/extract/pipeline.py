@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from invoicegen.document import Limits, LoadedDocument, load_document
+from invoicegen.extract.captions import caption_values, fill_from_captions
 from invoicegen.extract.decode import (
     Candidate,
     PagePrediction,
@@ -215,7 +216,9 @@ class Extractor:
             items.append(item)
             item_notes += [note] if note else []
         tables = [_table(t) for t in raw_tables]
+        fields, captioned = fill_from_captions(fields, caption_values(preds, ctx))
         fields, repairs = sum_tax_lines(fields, alternatives)
+        repairs = [ValidationCheck(check="repair", passed=True, detail=d) for d in captioned] + repairs
         fields, swaps = repair(fields, alternatives, items)
         repairs += swaps
         printed: list[FieldValue] | None = None  # read only when a repair needs it (every word is parsed)

@@ -1,0 +1,276 @@
+"""Header values the model left untagged, read beside their printed captions.
+
+On pages far from the factory's (a till receipt's "05 Mar 2018 18:24", a "TOTAL RM 9.00" line) the
+model sometimes tags nothing for a field that is printed plainly. Such a value usually stands after
+a caption, and the captions are words the factory itself prints (``synth.locales``: every
+language's and locale's wording): so the value is read on the caption's line after it, or right
+below it. Only fields the model did not give a readable value are filled this way (the pipeline
+reports each fill as a ``repair`` check); and a total the model read off no total line (the cash
+handed over, "CASH 50.00") gives way to the amount of a caption that can only mean the total,
+unless the model's subtotal and tax add up to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from invoicegen.extract.decode import PagePrediction, amount_continues, id_continues, union_box
+from invoicegen.extract.normalize import DocumentContext, normalize_field
+from invoicegen.extract.validate import totals_add_up
+from invoicegen.schema import BBox, FieldValue
+from invoicegen.synth.locales import LABELS, LOCALE_LABELS, LOCALES
+
+# caption keys of the factory whose value is a header field; every other caption only ends a value
+CAPTION_FIELDS: dict[str, str] = {
+    **dict.fromkeys(("date", "date_receipt", "date_purchase_order", "date_broadcast_order",
+                     "date_broadcast_invoice"), "invoice_date"),
+    "due_date": "due_date",  # an order's delivery date (due_date_purchase_order) is no due date
+    **dict.fromkeys(("number", "number_receipt", "number_credit_note", "number_proforma",
+                     "number_broadcast_order", "number_broadcast_invoice"), "invoice_number"),
+    **dict.fromkeys(("number_purchase_order", "po_ref"), "po_number"),
+    **dict.fromkeys(("total", "total_incl_tax", "bc_gross"), "total_amount"),
+}
+ENTITY = {"invoice_date": "INVOICE_DATE", "due_date": "DUE_DATE", "invoice_number": "INVOICE_NUMBER",
+          "po_number": "PO_NUMBER", "total_amount": "TOTAL_AMOUNT"}
+CAPTION_CONFIDENCE = 0.5
+"""The confidence of a value read beside its caption: printed, but not recognised by the model."""
+
+_AMOUNT = re.compile(r"[^\d\s]{0,3}-?\d[\d.,' ]*[.,]\d{2}-?")
+"""A printed amount with its cents (a caption's "0446" or "20iU" is no total), after at most a currency."""
+_GLUED_CAPTION = re.compile(r"^(?:[^\W\d]+\s?)?:\s*")
+"""A caption OCR glued to its value ("DATE:15/06/2017"), or the colon after one."""
+_PUNCT = re.compile(r"^[^\w#]+|[^\w#]+$")
+_DATE_LIKE = re.compile(r"\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}|\d{1,2}\.?\s+\w{3,}\.?,?\s+\d{2,4}|"
+                        r"[^\W\d]{3,}\.?\s+\d{1,2},?\s+\d{4}|\d{8}")
+
+
+def _token(word: str) -> str:
+    return _PUNCT.sub("", word.casefold())
+
+
+@cache
+def caption_index() -> dict[tuple[str, ...], frozenset[str]]:
+    """Every printed caption of the factory as its tokens -> the caption keys it stands for."""
+    index: dict[tuple[str, ...], set[str]] = {}
+    taxes = sorted({name for spec in LOCALES.values() for name in spec.tax_names})
+    for table in (*LABELS.values(), *LOCALE_LABELS.values()):
+        for key, texts in table.items():
+            for text in texts:
+                for printed in ([text.replace("{tax}", t) for t in taxes] if "{tax}" in text else [text]):
+                    tokens = tuple(t for t in (_token(w) for w in printed.split()) if t)
+                    if tokens and "{" not in printed and len(tokens) <= 5:
+                        index.setdefault(tokens, set()).add(key)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+@dataclass(frozen=True)
+class Caption:
+    keys: frozenset[str]
+    start: int  # word indices of the caption on its line
+    end: int
+
+    @property
+    def field(self) -> str | None:
+        """The header field after this caption, when its keys name one ("Total" is also a column
+        header, "Net Total" also a subtotal: a field is only filled when the model found none)."""
+        fields = {CAPTION_FIELDS[k] for k in self.keys if k in CAPTION_FIELDS}
+        return fields.pop() if len(fields) == 1 else None
+
+    @property
+    def sure(self) -> bool:
+        """Does the caption name its field and nothing else (but a column's header)?"""
+        return all(k in CAPTION_FIELDS or k.startswith("col_") for k in self.keys)
+
+
+@dataclass
+class Line:
+    words: list[str]
+    boxes: list[BBox]
+    captions: list[Caption]
+
+
+def page_lines(pred: PagePrediction) -> list[Line]:
+    """The page's words (in reading order) cut into lines, each with its captions (longest match
+    first, left to right). A caption word right after another caption is not a caption of its own:
+    "Phone Number" is one caption the factory never prints, not "Phone" and an invoice "Number";
+    unless a column's gap parts them ("PO Number    Order Date" over their values)."""
+    lines: list[Line] = []
+    for word, box in zip(pred.words, pred.boxes, strict=True):
+        last = lines[-1] if lines else None
+        centre = (box[1] + box[3]) / 2
+        if last is None or box[0] < last.boxes[-1][0] or not last.boxes[-1][1] <= centre <= last.boxes[-1][3]:
+            lines.append(Line([], [], []))
+        lines[-1].words.append(word)
+        lines[-1].boxes.append(box)
+    index = caption_index()
+    longest = max(len(k) for k in index)
+    for line in lines:
+        tokens = [_token(w) for w in line.words]
+        i = 0
+        while i < len(tokens):
+            for n in range(min(longest, len(tokens) - i), 0, -1):
+                keys = index.get(tuple(tokens[i:i + n]))
+                if keys:
+                    if not (line.captions and line.captions[-1].end == i and _adjacent(line.boxes[i - 1], line.boxes[i])):
+                        line.captions.append(Caption(keys, i, i + n))
+                    i += n
+                    break
+            else:
+                i += 1
+    return lines
+
+
+def _adjacent(a: BBox, b: BBox) -> bool:
+    """Are two words of a line one phrase: closer than their height (not two columns' captions)?"""
+    return b[0] - a[2] < max(a[3] - a[1], b[3] - b[1])
+
+
+def _value_words(lines: Sequence[Line], k: int, cap: Caption, ctx: DocumentContext, total: bool = False
+                 ) -> list[tuple[str, BBox]]:
+    """The words after a caption on its line up to the next caption (a total: to the end of the
+    line, "Total Incl. 6% GST RM 15.00"), else the words of the next line below it (overlapping the
+    caption's width; a total's caption broken over two lines: "Total Sales (Inclusive of / GST) :
+    80.90", the whole line unless it starts with a caption of its own)."""
+    line = lines[k]
+    stop = len(line.words) if total else min((c.start for c in line.captions if c.start >= cap.end),
+                                             default=len(line.words))
+    after = [(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True)
+             if _token(w)]
+    if k + 1 >= len(lines) or (after and not (total and _read("total_amount", after, ctx) is None)):
+        return after
+    if total and lines[k + 1].captions and lines[k + 1].captions[0].start == 0:
+        return after  # the next line is a caption's own ("CASH 50.00")
+    x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
+    below = lines[k + 1]
+    return [(w, b) for w, b in zip(below.words, below.boxes, strict=True)
+            if (total or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and _token(w)]
+
+
+def _read(field: str, words: Sequence[tuple[str, BBox]], ctx: DocumentContext
+          ) -> tuple[str, str, BBox] | None:
+    """(value, printed text, box) of ``field`` at the start of ``words`` (a total: the rightmost
+    amount), or None."""
+    entity = ENTITY[field]
+    if field == "total_amount":
+        for i in range(len(words) - 1, -1, -1):
+            if not _AMOUNT.fullmatch(words[i][0]):
+                continue
+            j = i  # with the digit groups before it: "15 776,71"
+            while j > 0 and any(ch.isdigit() for ch in words[j - 1][0]) and amount_continues(words[j - 1][0], words[j][0]):
+                j -= 1
+            return _value(entity, words[j:i + 1], ctx)
+        return None
+    if field in ("invoice_number", "po_number"):
+        if not words or not any(ch.isdigit() for ch in words[0][0]) or len(words[0][0].strip(":#")) < 3:
+            return None
+        n = 1  # with the rest of a number cut after a separator: "XDKE/ 723244"
+        while n < len(words) and id_continues(words[n - 1][0], words[n][0]):
+            n += 1
+        return _value(entity, words[:n], ctx)
+    return _date_at(words, ctx)
+
+
+def _value(entity: str, words: Sequence[tuple[str, BBox]], ctx: DocumentContext) -> tuple[str, str, BBox] | None:
+    text = " ".join(w for w, _ in words).lstrip(":#")
+    value = normalize_field(entity, text, ctx)
+    return (value, text, union_box([b for _, b in words])) if value is not None else None
+
+
+def _date_at(words: Sequence[tuple[str, BBox]], ctx: DocumentContext) -> tuple[str, str, BBox] | None:
+    """A whole date (day, month and year) printed in the first 1-3 of ``words``."""
+    for n in (1, 2, 3):
+        if len(words) < n:
+            continue
+        text = _GLUED_CAPTION.sub("", " ".join(w for w, _ in words[:n]))
+        if not _DATE_LIKE.match(text):
+            continue
+        value = normalize_field("INVOICE_DATE", text, ctx)
+        if value is not None:
+            return value, text, union_box([b for _, b in words[:n]])
+    return None
+
+
+@dataclass(frozen=True)
+class CaptionValue:
+    field: str
+    value: FieldValue
+    caption: str
+    sure: bool = False
+
+
+def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext) -> dict[str, list[CaptionValue]]:
+    """Values read beside captions, per field, in reading order. ``invoice_date`` also gets the
+    first whole date of the pages that follows no other date's caption (a till receipt prints its
+    date without one)."""
+    found: dict[str, list[CaptionValue]] = {}
+    loose_date: CaptionValue | None = None
+    for pred in preds:
+        lines = page_lines(pred)
+        for k, line in enumerate(lines):
+            for cap in line.captions:
+                caption = " ".join(line.words[cap.start:cap.end])
+                field = cap.field
+                words = _value_words(lines, k, cap, ctx, field == "total_amount")
+                read = _read(field, words, ctx) if field and words else None
+                if field == "total_amount" and read and not float(read[0]):
+                    read = None  # "Gesamtbetrag der Zuschläge 0,00": a sum of nothing, never the total
+                if field and read:
+                    value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE,
+                                       page=pred.page, bbox=read[2])
+                    found.setdefault(field, []).append(CaptionValue(field, value, caption, cap.sure))
+            if loose_date is None:
+                loose_date = _loose_date(line, pred.page, ctx)
+    if loose_date is not None:
+        found.setdefault("invoice_date", []).append(loose_date)
+    return found
+
+
+def _loose_date(line: Line, page: int, ctx: DocumentContext) -> CaptionValue | None:
+    """The first whole date of a line that has no caption of another date before it."""
+    for i in range(len(line.words)):
+        before = [c for c in line.captions if c.end <= i]
+        if before and before[-1].field not in (None, "invoice_date"):
+            continue
+        if any(c.start <= i < c.end for c in line.captions):
+            continue
+        read = _date_at(list(zip(line.words[i:], line.boxes[i:], strict=True)), ctx)
+        if read:
+            value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE, page=page, bbox=read[2])
+            return CaptionValue("invoice_date", value, "")
+    return None
+
+
+def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[CaptionValue]]
+                       ) -> tuple[dict[str, FieldValue], list[str]]:
+    """Fields the model gave no readable value, taken from ``found`` (a date or number: the first
+    found; a total: the largest, which is the total with tax, not without, nor a column's amount);
+    a total that is the amount of no total caption replaced by one of a caption that names only the
+    total, unless the model's subtotal and tax add up to it. Returns the fields and one note per
+    change."""
+    current = dict(fields)
+    notes: list[str] = []
+    for field in ENTITY:
+        have = current.get(field)
+        options = found.get(field, [])
+        if not options:
+            continue
+        captioned = {c.value.value for c in options}
+        if field == "total_amount":
+            pick = max(options, key=lambda c: float(c.value.value or 0))
+        else:
+            pick = options[0]
+        if have is not None and have.value is not None:
+            confirmed = totals_add_up(current)  # the model's subtotal, tax and total agree
+            if (field != "total_amount" or not pick.sure or have.value in captioned
+                    or (confirmed and confirmed.passed)):
+                continue
+            how = f"the model's {have.text!r} is not the amount of a total caption"
+        else:
+            how = "the model tagged none"
+        current[field] = pick.value
+        where = f"beside its caption {pick.caption!r}" if pick.caption else "as the first date of the page"
+        notes.append(f"{field} read {where}: {pick.value.text!r} ({how})")
+    return current, notes

@@ -1,0 +1,121 @@
+"""Header values the model left untagged, read beside their printed captions (extract/captions.py),
+on hand-made pages and end to end on a real till receipt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from invoicegen.extract.captions import CAPTION_CONFIDENCE, caption_values, fill_from_captions, page_lines
+from invoicegen.extract.decode import PagePrediction
+from invoicegen.extract.normalize import DocumentContext
+from invoicegen.extract.pipeline import ExtractOptions, Extractor
+from invoicegen.schema import FieldValue
+
+
+def _page(*lines: str) -> PagePrediction:
+    """One line of words per string, 14 pt apart; words 8 pt per character plus a space ("|": a
+    column's gap)."""
+    words, boxes = [], []
+    for k, line in enumerate(lines):
+        x = 20.0
+        for w in line.split():
+            if w == "|":
+                x += 60
+                continue
+            words.append(w)
+            boxes.append((x, 40.0 + 14 * k, x + 8 * len(w), 50.0 + 14 * k))
+            x += 8 * len(w) + 6
+    empty = np.zeros((len(words), 1))
+    return PagePrediction(0, words, boxes, empty, empty, empty)
+
+
+def _fill(page: PagePrediction, fields: dict[str, FieldValue] | None = None,
+          ctx: DocumentContext | None = None) -> tuple[dict[str, FieldValue], list[str]]:
+    ctx = ctx or DocumentContext.from_words(page.words)
+    return fill_from_captions(fields or {}, caption_values([page], ctx))
+
+
+RECEIPT = _page("UNIHAKKA INTERNATIONAL SDN BHD", "05 Mar 2018 18:24", "Invoice No: CS00031663",
+                "Item Qty Amount", "NASI LEMAK 1 9.00", "Total Qty 1", "TOTAL RM 9.00", "CASH RM 10.00",
+                "CHANGE RM 1.00")
+
+
+def test_an_untagged_till_receipt_gets_its_date_number_and_total() -> None:
+    fields, notes = _fill(RECEIPT)
+    assert {k: v.value for k, v in fields.items()} == {
+        "invoice_date": "2018-03-05", "invoice_number": "CS00031663", "total_amount": "9.00"}
+    assert all(v.confidence == CAPTION_CONFIDENCE for v in fields.values())
+    assert fields["total_amount"].text == "9.00" and fields["total_amount"].page == 0
+    assert any("first date of the page" in n for n in notes)
+    assert any("'TOTAL RM'" in n and "tagged none" in n for n in notes)
+
+
+def test_a_total_read_on_the_cash_line_gives_way_to_the_total_caption() -> None:
+    cash = FieldValue(value="10.00", text="10.00", confidence=0.9, page=0, bbox=(88, 138, 128, 148))
+    fields, notes = _fill(RECEIPT, {"total_amount": cash})
+    assert fields["total_amount"].value == "9.00"
+    assert notes[-1:] == ["total_amount read beside its caption 'TOTAL RM': '9.00' (the model's '10.00' is not the "
+                     "amount of a total caption)"]
+
+
+def test_the_models_values_stay_when_they_read() -> None:
+    model = {"total_amount": FieldValue(value="9.00", text="9.00", confidence=0.8, page=0, bbox=(88, 124, 120, 134)),
+             "invoice_date": FieldValue(value="2018-03-06", text="06/03/2018", confidence=0.8, page=0,
+                                        bbox=(20, 54, 104, 64))}
+    fields, notes = _fill(RECEIPT, model)
+    assert fields["total_amount"] is model["total_amount"] and fields["invoice_date"] is model["invoice_date"]
+    assert [n.split(" read")[0] for n in notes] == ["invoice_number"]
+
+
+def test_totals_keep_their_digit_groups_and_skip_item_counts_and_subtotals() -> None:
+    page = _page("Sub Total 14 900,00", "Total Qty 3", "Total Incl. GST RM 15 794,00", "Total Excl. GST 14 900,00")
+    ctx = DocumentContext(number_convention=DocumentContext.from_words(["1.234,56"]).number_convention)
+    fields, _ = _fill(page, ctx=ctx)
+    assert fields["total_amount"].value == "15794.00" and fields["total_amount"].text == "15 794,00"
+
+
+def test_a_total_whose_amount_went_to_the_next_line() -> None:
+    fields, _ = _fill(_page("Total Incl. GST@6% RM", "37.10", "CASH RM 50.00"))
+    assert fields["total_amount"].value == "37.10"
+    fields, _ = _fill(_page("Grand Total", "CASH RM 50.00"))
+    assert "total_amount" not in fields  # the next line is the cash's own
+
+
+def test_a_date_below_its_caption_and_an_orders_number_as_po_number() -> None:
+    fields, _ = _fill(_page("PURCHASE ORDER", "PO Number | Order Date", "PO261673 | 2020-03-29",
+                            "Delivery Date 2020-04-15"))
+    assert fields["po_number"].value == "PO261673" and "invoice_number" not in fields
+    assert fields["invoice_date"].value == "2020-03-29"
+    assert "due_date" not in fields  # an order's delivery date is not a due date
+
+
+def test_a_caption_word_after_another_caption_is_part_of_it() -> None:
+    lines = page_lines(_page("Phone Number 555-1234"))
+    assert [sorted(c.keys) for c in lines[0].captions] == [["phone"]]
+    fields, _ = _fill(_page("Phone Number 555-1234"))
+    assert "invoice_number" not in fields
+
+
+def test_no_loose_date_after_another_dates_caption() -> None:
+    fields, _ = _fill(_page("Due Date 2024-02-15"))
+    assert "invoice_date" not in fields and fields["due_date"].value == "2024-02-15"
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return Extractor.load()
+
+
+@pytest.mark.parametrize("name", ["030", "022"])
+def test_real_till_receipts_read_end_to_end(realdata: Path, extractor: Extractor, name: str) -> None:
+    """SROIE receipts where the model tags no date (030: "05 Mar 2018") or no total (022)."""
+    import json
+
+    gold = {g["doc"]: g for g in map(json.loads, (realdata / "gold_dev.jsonl").read_text().splitlines())}
+    doc = f"sroie_zzzdavid_subset/img/{name}.jpg"
+    result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
+    assert result.fields["invoice_date"].value == gold[doc]["fields"]["invoice_date"]
+    assert result.fields["total_amount"].value == gold[doc]["fields"]["total_amount"]
