@@ -573,8 +573,8 @@ _KEYWORDS: dict[str, set[str]] = {
     "it": _wordset("fattura data importo iva quantita prezzo descrizione scadenza pagamento "
               "imponibile totale il di della per numero partita cliente aliquota"),
     "nl": _wordset("factuur factuurnummer factuurdatum datum bedrag btw totaal aantal prijs "
-              "omschrijving vervaldatum betaling de het en van voor te subtotaal klant "
-              "betalingstermijn"),
+              "omschrijving vervaldatum betaling het van voor te subtotaal klant "
+              "betalingstermijn"),  # not "de" / "en": Spanish and French print them as often
 }
 _KEYWORD_LANGS: dict[str, list[str]] = {}
 for _lang, _words in _KEYWORDS.items():
