@@ -49,7 +49,7 @@ DOC_A = LabelledDocument(
     pages=[_page([
         [_o("INVOICE", "B-DOC_TYPE"), _o("Id"), _o("INV-1", "B-INVOICE_NUMBER")],  # "Id": no caption
         [_o("Date"), _o("2024-01-15", "B-INVOICE_DATE")],
-        [_o("Acme", "B-SUPPLIER_NAME"), _o("GmbH", "I-SUPPLIER_NAME")],
+        [_o("Acme", "B-SUPPLIER_NAME"), _o("e.K.", "I-SUPPLIER_NAME")],
         [("Item", "O", "HEADER", "CELL_B", -1, "description"), ("Amount", "O", "HEADER", "CELL_B", -1, "amount")],
         [("Bolt", "B-ITEM_DESCRIPTION", "ROW_B", "CELL_B", 0, "description"),
          ("Widget", "I-ITEM_DESCRIPTION", "ROW_I", "CELL_I", 0, "description"),
@@ -59,7 +59,7 @@ DOC_A = LabelledDocument(
         [_o("Total"), _o("15.00", "B-TOTAL_AMOUNT")],
     ])],
     record={"doc_type": "invoice", "invoice_number": "INV-1", "invoice_date": "2024-01-15",
-            "supplier_name": "Acme GmbH", "total_amount": "15.00",
+            "supplier_name": "Acme e.K.", "total_amount": "15.00",
             "line_items": [{"description": "Bolt Widget", "quantity": None, "amount": "10.00"},
                            {"description": "Cable", "quantity": None, "amount": "5.00"}]},
 )
@@ -67,7 +67,7 @@ DOC_A = LabelledDocument(
 PRED_A = {
     "ner": ["B-DOC_TYPE", "O", "O",                          # INV-1 missed
             "O", "B-DUE_DATE",                               # invoice date read as due date (wrong type)
-            "B-SUPPLIER_NAME", "O",                          # "Acme" without "GmbH" (wrong boundary)
+            "B-SUPPLIER_NAME", "O",                          # "Acme" without "e.K." (wrong boundary)
             "O", "O",
             "B-ITEM_DESCRIPTION", "I-ITEM_DESCRIPTION", "B-ITEM_AMOUNT",
             "B-ITEM_DESCRIPTION", "B-ITEM_QUANTITY",         # 5.00 as a quantity (wrong type)
@@ -159,7 +159,7 @@ def test_entity_error_classes_by_hand(evaluated: list[DocEval]) -> None:
     assert sorted(errors) == sorted([
         ("missed", "INVOICE_NUMBER", "INV-1", ""),
         ("wrong_type", "INVOICE_DATE", "2024-01-15", "2024-01-15"),
-        ("wrong_boundary", "SUPPLIER_NAME", "Acme GmbH", "Acme"),
+        ("wrong_boundary", "SUPPLIER_NAME", "Acme e.K.", "Acme"),
         ("wrong_type", "ITEM_AMOUNT", "5.00", "5.00"),
         ("spurious", "SUBTOTAL", "", "Total"),
     ])
@@ -173,7 +173,7 @@ def test_fields_by_hand(evaluated: list[DocEval]) -> None:
         ("doc_type", "INVOICE", "INVOICE", True),          # gold = printed text (the record holds a kind code)
         ("invoice_number", "INV-1", None, False),          # missed
         ("invoice_date", "2024-01-15", "2024-01-15", True),  # tagged as due date; read beside its caption
-        ("supplier_name", "Acme GmbH", "Acme", False),
+        ("supplier_name", "Acme e.K.", "Acme", False),
         ("total_amount", "15.00", "15.00", True),
         ("due_date", None, "2024-01-15", False),           # a field A does not print
         ("subtotal", None, None, False),                   # "Total" is not an amount: unreadable

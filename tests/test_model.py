@@ -297,6 +297,34 @@ def test_an_amount_or_number_that_stops_inside_its_printed_value_is_completed() 
     assert complete_values(["B-INVOICE_NUMBER", "O"], ["INV-7", "Date"], line[:2]) == ["B-INVOICE_NUMBER", "O"]
 
 
+def test_names_vat_numbers_and_phones_that_stop_early_are_completed() -> None:
+    from invoicegen.extract.decode import complete_values
+
+    line = [(10 + 60 * i, 10, 60 + 60 * i, 20) for i in range(4)]
+    name = ["B-BUYER_NAME", "I-BUYER_NAME", "O", "O"]
+    assert complete_values(name, ["Friends", "of", "Jeffrey", "Rodgers"], line) == [
+        "B-BUYER_NAME", "I-BUYER_NAME", "I-BUYER_NAME", "I-BUYER_NAME"]
+    # a name ending in a separator is followed by its address; a caption is no name
+    assert complete_values(name, ["ACME", "GmbH,", "Main", "St"], line) == name
+    assert complete_values(name[:3], ["ACME", "GmbH", "Invoice:"], line[:3]) == name[:3]
+    # VAT numbers take digit groups up to their country's length, not beyond
+    vat = ["B-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "O", "O"]
+    assert complete_values(vat, ["FR84", "549", "250", "496"], line) == [
+        "B-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID"]
+    assert complete_values(["B-SUPPLIER_TAX_ID", "O"], ["DE123456789", "2024"], line[:2]) == ["B-SUPPLIER_TAX_ID", "O"]
+    assert complete_values(["B-SUPPLIER_PHONE", "O", "O"], ["09-6064", "6611", "GST"], line[:3]) == [
+        "B-SUPPLIER_PHONE", "I-SUPPLIER_PHONE", "O"]
+
+
+def test_a_value_that_wraps_to_the_start_of_the_next_line_stays_one_value() -> None:
+    # a narrow receipt: "VAT No.: GB 256 3663" and "44" at the left margin of the next line
+    boxes = [(104, 90, 112, 97), (116, 90, 129, 97), (133, 90, 150, 97), (11, 99, 20, 106)]
+    tags = ["B-SUPPLIER_TAX_ID"] + ["I-SUPPLIER_TAX_ID"] * 3
+    assert [e.words for e in group_entities(tags, boxes)] == [[0, 1, 2, 3]]
+    far_below = boxes[:3] + [(11, 140, 20, 147)]
+    assert [e.words for e in group_entities(tags, far_below)] == [[0, 1, 2], [3]]
+
+
 def test_a_word_that_continues_the_rows_item_value_joins_the_row() -> None:
     # "... assorted (pack of" in the row, "12)" left outside the table but tagged as the description's continuation
     words = [(10, 10, 40, 20), (45, 10, 60, 20), (65, 10, 80, 20), (200, 10, 230, 20)]

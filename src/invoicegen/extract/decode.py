@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from invoicegen.extract.normalize import VAT_LENGTHS
 from invoicegen.model.bio import (
     beside,
     constrained_viterbi,
@@ -112,8 +113,37 @@ def id_continues(text: str, nxt: str) -> bool:
     return text.endswith(("/", "-")) or bool(re.fullmatch(r"[A-Z]{1,3}", text))
 
 
+_NAME_JOINERS = frozenset({"and", "&", "for", "of", "to", "the", "de", "van", "von", "der", "und", "et", "y", "e"})
+
+
+def name_continues(text: str, nxt: str) -> bool:
+    """Is ``nxt`` the rest of the party name ``text`` on its line ("Committee to Elect Kylie
+    [Adams]"): a capitalised word or a joiner, with no digits and no caption colon, after a name
+    that does not end in a separator ("ACME GmbH, Main St 5" is a name and its address)?"""
+    if text.endswith((",", ";", ":", "·", "|")) or any(ch.isdigit() for ch in nxt) or nxt.endswith(":"):
+        return False
+    return nxt[:1].isupper() or nxt.casefold() in _NAME_JOINERS
+
+
+def tax_id_continues(text: str, nxt: str) -> bool:
+    """Is ``nxt`` the rest of the VAT number ``text``, printed in groups ("GB 256 3663 [44]",
+    "FR84 549 250 [496]"): digits while the number is shorter than its country's?"""
+    compact = re.sub(r"[\s.\-]", "", text).upper()
+    need = VAT_LENGTHS.get(compact[:2])
+    return need is not None and len(compact) - 2 < need and bool(re.fullmatch(r"[0-9A-Z]{1,4}", nxt)) \
+        and any(ch.isdigit() for ch in nxt) and len(compact) - 2 + len(nxt) <= need + 3
+
+
+def phone_continues(text: str, nxt: str) -> bool:
+    """Is ``nxt`` the next digit group of the phone number ``text`` ("09-6064 [6611]")?"""
+    digits = sum(ch.isdigit() for ch in text)
+    return text[-1:].isdigit() and bool(re.fullmatch(r"\d{2,6}", nxt)) and digits + len(nxt) <= 14
+
+
 _CONTINUES = {**dict.fromkeys(AMOUNT_ENTITIES, amount_continues), "INVOICE_NUMBER": id_continues,
-              "PO_NUMBER": id_continues}
+              "PO_NUMBER": id_continues, "SUPPLIER_NAME": name_continues, "BUYER_NAME": name_continues,
+              "SUPPLIER_TAX_ID": tax_id_continues, "BUYER_TAX_ID": tax_id_continues,
+              "SUPPLIER_PHONE": phone_continues}
 
 
 def complete_values(tags: Sequence[str], words: Sequence[str], boxes: Sequence[BBox]) -> list[str]:

@@ -880,6 +880,10 @@ _EU_VAT_PREFIXES = frozenset(
     _wordset("AT BE BG CY CZ DE DK EE EL GR ES FI FR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK XI GB")
 )
 
+VAT_LENGTHS = {"AT": 9, "BE": 10, "DE": 9, "DK": 8, "ES": 9, "FI": 8, "FR": 11, "GB": 9, "IE": 8, "IT": 11,
+               "LU": 8, "NL": 12, "PL": 10, "PT": 9, "SE": 12}
+"""Characters after the country prefix of an EU (and UK) VAT number, at least (GB: 9, or 12 for a branch)."""
+
 
 def clean_tax_id(text: str | None) -> str:
     """A tax id without its label ("USt-IdNr.: DE 123 456 789" -> "DE123456789").

@@ -69,6 +69,12 @@ def _joins(words: Sequence[BBox], b: BBox) -> bool:
     return (same_line or next_line) and min(x1, b[2]) - max(x0, b[0]) > -2 * h
 
 
+def _wraps(a: BBox, b: BBox) -> bool:
+    """Does ``b`` start the line right below the line that ends with ``a`` (left of ``a``)?"""
+    h = max(a[3] - a[1], b[3] - b[1], 1e-6)
+    return -0.5 * h <= b[1] - a[3] <= 1.5 * h and b[0] < a[0]
+
+
 def beside(a: BBox, b: BBox) -> bool:
     """Is ``b`` the next word after ``a`` on the same line, within about a word space?"""
     h = max(a[3] - a[1], b[3] - b[1], 1e-6)
@@ -210,6 +216,8 @@ def group_entities(tags: Sequence[str], boxes: Sequence[BBox]) -> list[Entity]:
         if prev is not None and prev.type == ent and beside(boxes[i - 1], boxes[i]):
             # "€" + "1.234,00" or "20." + "Oktober" + "2020" tagged B, B: one value, not two
             target = prev
+        elif prefix == "I" and prev is not None and prev.type == ent and _wraps(boxes[i - 1], boxes[i]):
+            target = prev  # the value goes on at the start of the next line ("GB 256 3663 / 44")
         elif prefix == "I":
             for cand in reversed(open_by_type.get(ent, [])):
                 if _joins([boxes[w] for w in cand.words], boxes[i]):
