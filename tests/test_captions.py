@@ -119,3 +119,10 @@ def test_real_till_receipts_read_end_to_end(realdata: Path, extractor: Extractor
     result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
     assert result.fields["invoice_date"].value == gold[doc]["fields"]["invoice_date"]
     assert result.fields["total_amount"].value == gold[doc]["fields"]["total_amount"]
+
+
+def test_amounts_and_a_broadcast_estimate_beside_their_captions() -> None:
+    page = _page("Sous-total HT: 2328,86 €", "Remise 10%: 232,89 €", "Amount Due 2096,00", "Estimate # 4711/B")
+    fields, _ = _fill(page, ctx=DocumentContext.from_words(["1.234,56"] + page.words))
+    assert {k: fields[k].value for k in ("discount", "amount_due", "po_number")} == {
+        "discount": "232.89", "amount_due": "2096.00", "po_number": "4711/B"}

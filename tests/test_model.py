@@ -312,6 +312,8 @@ def test_names_vat_numbers_and_phones_that_stop_early_are_completed() -> None:
     assert complete_values(vat, ["FR84", "549", "250", "496"], line) == [
         "B-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID", "I-SUPPLIER_TAX_ID"]
     assert complete_values(["B-SUPPLIER_TAX_ID", "O"], ["DE123456789", "2024"], line[:2]) == ["B-SUPPLIER_TAX_ID", "O"]
+    # a lone currency mark takes the number before it
+    assert complete_values(["O", "B-DISCOUNT"], ["232,89", "€"], line[:2]) == ["B-DISCOUNT", "I-DISCOUNT"]
     assert complete_values(["B-SUPPLIER_PHONE", "O", "O"], ["09-6064", "6611", "GST"], line[:3]) == [
         "B-SUPPLIER_PHONE", "I-SUPPLIER_PHONE", "O"]
 

@@ -30,11 +30,15 @@ CAPTION_FIELDS: dict[str, str] = {
     "due_date": "due_date",  # an order's delivery date (due_date_purchase_order) is no due date
     **dict.fromkeys(("number", "number_receipt", "number_credit_note", "number_proforma",
                      "number_broadcast_order", "number_broadcast_invoice"), "invoice_number"),
-    **dict.fromkeys(("number_purchase_order", "po_ref"), "po_number"),
+    **dict.fromkeys(("number_purchase_order", "po_ref", "bc_estimate"), "po_number"),
     **dict.fromkeys(("total", "total_incl_tax", "bc_gross"), "total_amount"),
+    "subtotal": "subtotal", "discount": "discount", "tax_total": "tax_amount", "amount_due": "amount_due",
 }
 ENTITY = {"invoice_date": "INVOICE_DATE", "due_date": "DUE_DATE", "invoice_number": "INVOICE_NUMBER",
-          "po_number": "PO_NUMBER", "total_amount": "TOTAL_AMOUNT"}
+          "po_number": "PO_NUMBER", "total_amount": "TOTAL_AMOUNT", "subtotal": "SUBTOTAL", "discount": "DISCOUNT",
+          "tax_amount": "TAX_AMOUNT", "amount_due": "AMOUNT_DUE"}
+AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amount_due"})
+"""Fields read as the rightmost amount of the caption's line."""
 CAPTION_CONFIDENCE = 0.5
 """The confidence of a value read beside its caption: printed, but not recognised by the model."""
 
@@ -128,25 +132,28 @@ def _adjacent(a: BBox, b: BBox) -> bool:
     return b[0] - a[2] < max(a[3] - a[1], b[3] - b[1])
 
 
-def _value_words(lines: Sequence[Line], k: int, cap: Caption, ctx: DocumentContext, total: bool = False
-                 ) -> list[tuple[str, BBox]]:
-    """The words after a caption on its line up to the next caption (a total: to the end of the
-    line, "Total Incl. 6% GST RM 15.00"), else the words of the next line below it (overlapping the
-    caption's width; a total's caption broken over two lines: "Total Sales (Inclusive of / GST) :
-    80.90", the whole line unless it starts with a caption of its own)."""
+def _value_words(lines: Sequence[Line], k: int, cap: Caption, field: str) -> list[tuple[str, BBox]]:
+    """The words after a caption on its line, up to the next caption (a total: to the end of the
+    line, "Total Excl.6% GST RM 15.00"); else the words of the line below, under the caption (an
+    amount: the whole line, "Total Incl. GST@6% RM / 37.10", unless it starts with a caption of its
+    own, "CASH 50.00")."""
     line = lines[k]
-    stop = len(line.words) if total else min((c.start for c in line.captions if c.start >= cap.end),
-                                             default=len(line.words))
-    after = [(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True)
-             if _token(w)]
-    if k + 1 >= len(lines) or (after and not (total and _read("total_amount", after, ctx) is None)):
+    stop = len(line.words) if field == "total_amount" else min(
+        (c.start for c in line.captions if c.start >= cap.end), default=len(line.words))
+    after = [(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True) if _token(w)]
+    amount = field in AMOUNTS
+    if k + 1 >= len(lines) or (after and not amount) or (amount and _amount_at(after)):
         return after
-    if total and lines[k + 1].captions and lines[k + 1].captions[0].start == 0:
-        return after  # the next line is a caption's own ("CASH 50.00")
-    x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
     below = lines[k + 1]
+    if amount and below.captions and below.captions[0].start == 0:
+        return after
+    x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
     return [(w, b) for w, b in zip(below.words, below.boxes, strict=True)
-            if (total or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and _token(w)]
+            if (amount or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and _token(w)]
+
+
+def _amount_at(words: Sequence[tuple[str, BBox]]) -> bool:
+    return any(_AMOUNT.fullmatch(w) for w, _ in words)
 
 
 def _read(field: str, words: Sequence[tuple[str, BBox]], ctx: DocumentContext
@@ -154,7 +161,7 @@ def _read(field: str, words: Sequence[tuple[str, BBox]], ctx: DocumentContext
     """(value, printed text, box) of ``field`` at the start of ``words`` (a total: the rightmost
     amount), or None."""
     entity = ENTITY[field]
-    if field == "total_amount":
+    if field in AMOUNTS:
         for i in range(len(words) - 1, -1, -1):
             if not _AMOUNT.fullmatch(words[i][0]):
                 continue
@@ -164,11 +171,12 @@ def _read(field: str, words: Sequence[tuple[str, BBox]], ctx: DocumentContext
             return _value(entity, words[j:i + 1], ctx)
         return None
     if field in ("invoice_number", "po_number"):
-        if not words or not any(ch.isdigit() for ch in words[0][0]) or len(words[0][0].strip(":#")) < 3:
-            return None
-        n = 1  # with the rest of a number cut after a separator: "XDKE/ 723244"
-        while n < len(words) and id_continues(words[n - 1][0], words[n][0]):
+        n = 1  # with the rest of a number cut after a separator: "XDKE/WZZH/ 723244"
+        while n < len(words) and id_continues(" ".join(w for w, _ in words[:n]), words[n][0]):
             n += 1
+        text = "".join(w for w, _ in words[:n])
+        if not words or not any(ch.isdigit() for ch in text) or len(text.strip(":#")) < 3:
+            return None
         return _value(entity, words[:n], ctx)
     return _date_at(words, ctx)
 
@@ -213,7 +221,7 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext) -> dic
             for cap in line.captions:
                 caption = " ".join(line.words[cap.start:cap.end])
                 field = cap.field
-                words = _value_words(lines, k, cap, ctx, field == "total_amount")
+                words = _value_words(lines, k, cap, field) if field else []
                 read = _read(field, words, ctx) if field and words else None
                 if field == "total_amount" and read and not float(read[0]):
                     read = None  # "Gesamtbetrag der Zuschläge 0,00": a sum of nothing, never the total

@@ -150,7 +150,8 @@ def complete_values(tags: Sequence[str], words: Sequence[str], boxes: Sequence[B
     """Entity tags (reading order) with amounts and document numbers completed: a value that stops
     inside what is printed takes the next word beside it on the line (tagged ``O``) when that word
     is its rest: "12 [638,41]" (digit groups split by a space), "[US$] 1,250.00", "XDKE/WZZH/
-    [723244]". Without it the value reads as 12, as nothing, or as half a number."""
+    [723244]"; a lone currency mark also takes the number before it, "[232,89] €". Without it the
+    value reads as 12, as nothing, or as half a number."""
     out = list(tags)
     i = 0
     while i < len(out):
@@ -165,6 +166,9 @@ def complete_values(tags: Sequence[str], words: Sequence[str], boxes: Sequence[B
                and continues(" ".join(words[i:end + 1]), words[end + 1])):
             end += 1
             out[end] = f"I-{out[i][2:]}"
+        if (continues is amount_continues and i > 0 and out[i - 1] == "O" and beside(boxes[i - 1], boxes[i])
+                and _NUMBER.fullmatch(words[i - 1]) and not any(ch.isdigit() for ch in words[i:end + 1])):
+            out[i - 1], out[i] = out[i], f"I-{out[i][2:]}"  # "232,89 [€]": the number before the mark
         i = end + 1
     return out
 
