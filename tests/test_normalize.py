@@ -624,6 +624,19 @@ def test_names_read_ocr_digits_between_letters_as_letters(text: str, expected: s
     assert normalize_field("BUYER_NAME", text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("5tudio 96i Ward Passage", "Studio 96i Ward Passage"), ("F1at 00 Amanda P0rts", "Flat 00 Amanda Ports"),
+    ("Urbanización Amand0 Ródenas 2 Pis0 4", "Urbanización Amando Ródenas 2 Piso 4"),
+    ("Rotonda Annalisa, 798 41O40, San Martino", "Rotonda Annalisa, 798 41040, San Martino"),
+    ("Fritschallee 3/5 3B228 Bad Langensalza", "Fritschallee 3/5 38228 Bad Langensalza"),
+    ("Vizcaya, O2834", "Vizcaya, 02834"),
+    # postcodes and house numbers with letters stay as printed
+    ("96 Matthews Terrace SL8 2NZ", "96 Matthews Terrace SL8 2NZ"), ("Platz 2377B B1 1AA", "Platz 2377B B1 1AA"),
+    ("Oslo 0150", "Oslo 0150")])
+def test_addresses_undo_ocr_slips_between_letters_and_digits(text: str, expected: str) -> None:
+    assert normalize_field("SUPPLIER_ADDRESS", text) == expected
+
+
 def test_date_with_the_time_glued_to_the_year() -> None:
     assert parse_date("04/03/201815:41:52") == date(2018, 3, 4)
 

@@ -1029,13 +1029,35 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
     if entity == "SUPPLIER_EMAIL":
         s = re.sub(r"^mailto:", "", _collapse(text), flags=re.IGNORECASE)
         return s.strip(" <>()[],;:").lower() or None
-    if entity in ("SUPPLIER_NAME", "BUYER_NAME"):
-        return _OCR_LETTER.sub(_letter_for_digit, _collapse(text)) or None
+    if entity in ("SUPPLIER_NAME", "BUYER_NAME") or entity.endswith("_ADDRESS"):
+        return " ".join(_ocr_word(w) for w in _OCR_LETTER.sub(_letter_for_digit, _collapse(text)).split()) or None
     return _collapse(text) or None
 
 
 _OCR_LETTER = re.compile(r"(?<=[^\W\d_])[01](?=[^\W\d_])|(?<=[^\W\d_]\.)[01](?=\.)")
 """A 1 or 0 between letters in a name ("Fow1er", "Pr0duct", "s.r.1."): OCR's reading of l and o."""
+
+
+_EDGE_LETTER = {"0": "o", "5": "s"}
+_DIGIT_FOR = {"O": "0", "o": "0", "l": "1", "I": "1", "S": "5", "B": "8", "Z": "2"}
+
+
+def _ocr_word(word: str) -> str:
+    """A word of a name or address with OCR's other slips between letters and digits undone: a 0 or
+    5 that starts or ends a lower-case word ("5tudio", "0nn", "Studi0"), and one letter inside a
+    number of three or more digits ("41O40", "3B228", "O2834"). Postcodes such as "SL8" or "B1"
+    are left alone (too few digits)."""
+    core = word.rstrip(",.;")
+    tail = word[len(core):]
+    if len(core) >= 3 and core[0] in _EDGE_LETTER and core[1:].isalpha() and core[1:].islower():
+        return _EDGE_LETTER[core[0]].upper() + core[1:] + tail
+    if len(core) >= 4 and core[-1] in _EDGE_LETTER and core[:-1].isalpha() and core[-3:-1].islower():
+        return core[:-1] + _EDGE_LETTER[core[-1]] + tail
+    odd = [i for i, c in enumerate(core) if not c.isdigit()]
+    if len(odd) == 1 and len(core) >= 4 and core[odd[0]] in _DIGIT_FOR and odd[0] < len(core) - 1:
+        i = odd[0]  # not the last: "2377B" may be a house number with its letter
+        return core[:i] + _DIGIT_FOR[core[i]] + core[i + 1:] + tail
+    return word
 
 
 def _letter_for_digit(m: re.Match[str]) -> str:
