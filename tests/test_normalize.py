@@ -632,6 +632,7 @@ def test_names_read_ocr_digits_between_letters_as_letters(text: str, expected: s
     ("Vizcaya, O2834", "Vizcaya, 02834"),
     # postcodes and house numbers with letters stay as printed
     ("96 Matthews Terrace SL8 2NZ", "96 Matthews Terrace SL8 2NZ"), ("Platz 2377B B1 1AA", "Platz 2377B B1 1AA"),
+    ("Flat 3 North Garyfort CB0H 8SG", "Flat 3 North Garyfort CB0H 8SG"),
     ("Oslo 0150", "Oslo 0150")])
 def test_addresses_undo_ocr_slips_between_letters_and_digits(text: str, expected: str) -> None:
     assert normalize_field("SUPPLIER_ADDRESS", text) == expected

@@ -1029,8 +1029,10 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
     if entity == "SUPPLIER_EMAIL":
         s = re.sub(r"^mailto:", "", _collapse(text), flags=re.IGNORECASE)
         return s.strip(" <>()[],;:").lower() or None
-    if entity in ("SUPPLIER_NAME", "BUYER_NAME") or entity.endswith("_ADDRESS"):
+    if entity in ("SUPPLIER_NAME", "BUYER_NAME"):
         return " ".join(_ocr_word(w) for w in _OCR_LETTER.sub(_letter_for_digit, _collapse(text)).split()) or None
+    if entity.endswith("_ADDRESS"):  # "F1at", but not the postcode "CB0H 8SG"
+        return " ".join(_ocr_word(w) for w in _OCR_LETTER.sub(_lower_letter_for_digit, _collapse(text)).split()) or None
     return _collapse(text) or None
 
 
@@ -1058,6 +1060,12 @@ def _ocr_word(word: str) -> str:
         i = odd[0]  # not the last: "2377B" may be a house number with its letter
         return core[:i] + _DIGIT_FOR[core[i]] + core[i + 1:] + tail
     return word
+
+
+def _lower_letter_for_digit(m: re.Match[str]) -> str:
+    """``_letter_for_digit`` beside a lower-case letter only (a 0 between capitals is a postcode's)."""
+    letter = _letter_for_digit(m)
+    return m.group(0) if letter.isupper() else letter
 
 
 def _letter_for_digit(m: re.Match[str]) -> str:
