@@ -633,7 +633,12 @@ def test_names_read_ocr_digits_between_letters_as_letters(text: str, expected: s
     # postcodes and house numbers with letters stay as printed
     ("96 Matthews Terrace SL8 2NZ", "96 Matthews Terrace SL8 2NZ"), ("Platz 2377B B1 1AA", "Platz 2377B B1 1AA"),
     ("Flat 3 North Garyfort CB0H 8SG", "Flat 3 North Garyfort CB0H 8SG"),
-    ("Oslo 0150", "Oslo 0150")])
+    ("Oslo 0150", "Oslo 0150"),
+    # a tax caption or a phone number the address ran into
+    ("Alameda Isaura Pont 28 Lleida, 09080 N.I.F.:", "Alameda Isaura Pont 28 Lleida, 09080"),
+    ("Rotonda Antonello, 261 46012, Bozzolo (MN) P.IVA", "Rotonda Antonello, 261 46012, Bozzolo (MN)"),
+    ("1103 Taylor Roads Lake Stephen, IA 70701 40-2597147", "1103 Taylor Roads Lake Stephen, IA 70701"),
+    ("Sainte Daniel 0759743393", "Sainte Daniel"), ("Zaltbommel 6292IU", "Zaltbommel 6292IU")])
 def test_addresses_undo_ocr_slips_between_letters_and_digits(text: str, expected: str) -> None:
     assert normalize_field("SUPPLIER_ADDRESS", text) == expected
 

@@ -1032,7 +1032,8 @@ def normalize_field(entity: str, text: str, ctx: DocumentContext | None = None) 
     if entity in ("SUPPLIER_NAME", "BUYER_NAME"):
         return " ".join(_ocr_word(w) for w in _OCR_LETTER.sub(_letter_for_digit, _collapse(text)).split()) or None
     if entity.endswith("_ADDRESS"):  # "F1at", but not the postcode "CB0H 8SG"
-        return " ".join(_ocr_word(w) for w in _OCR_LETTER.sub(_lower_letter_for_digit, _collapse(text)).split()) or None
+        words = [_ocr_word(w) for w in _OCR_LETTER.sub(_lower_letter_for_digit, _collapse(text)).split()]
+        return " ".join(_without_trailing_ids(words)) or None
     return _collapse(text) or None
 
 
@@ -1060,6 +1061,25 @@ def _ocr_word(word: str) -> str:
         i = odd[0]  # not the last: "2377B" may be a house number with its letter
         return core[:i] + _DIGIT_FOR[core[i]] + core[i + 1:] + tail
     return word
+
+
+_PHONE_LIKE = re.compile(r"[+(]?\d[\d().\-/x]{6,}")
+
+
+def _without_trailing_ids(words: list[str]) -> list[str]:
+    """An address without what the model let it run into at its end: a tax id's caption ("P.IVA",
+    "N.I.F.:") or a phone or tax number ("670.583.1811x804", "40-2597147"); a postcode has fewer
+    digits."""
+    while words:
+        last = words[-1]
+        label = _TAX_LABEL.match(last)
+        digits = sum(ch.isdigit() for ch in last)
+        if last.endswith(":") or (label is not None and label.end() == len(last)) or (
+                _PHONE_LIKE.fullmatch(last) and (digits >= 9 or (digits >= 8 and re.search(r"[-./x]", last)))):
+            words = words[:-1]
+        else:
+            break
+    return words
 
 
 def _lower_letter_for_digit(m: re.Match[str]) -> str:
