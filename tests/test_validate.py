@@ -7,6 +7,7 @@ import pytest
 from invoicegen.extract.normalize import normalize_field
 from invoicegen.extract.validate import (
     amount_due_consistent,
+    dominant_tax_rate,
     due_after_invoice_date,
     fill_missing_totals,
     iban_checksum,
@@ -240,6 +241,27 @@ def test_per_rate_tax_lines_add_up_to_the_tax_amount() -> None:
     assert sum_tax_lines(twice, {"tax_amount": [_line("82.17", 760)]})[0] == twice
     assert sum_tax_lines(known, {"tax_amount": [_line("425.63", 712), _line("9.00", 724)],
                                  "tax_rate": [fv("10")]})[0] == known
+
+
+def _rate(value: str, y: float) -> FieldValue:
+    return fv(value).model_copy(update={"bbox": (300.0, y, 340.0, y + 10)})
+
+
+def test_the_tax_rate_is_the_rate_of_the_largest_base() -> None:
+    # "zzgl. 19 % USt. 6 609,17 € / zzgl. 7 % USt. 1 603,47 €": the model read the 7 % line's rate
+    known = {"tax_rate": _rate("7", 712), "tax_amount": _line("1603.47", 712)}
+    others = {"tax_rate": [_rate("19", 700)], "tax_amount": [_line("6609.17", 700)]}
+    fixed, alternatives, notes = dominant_tax_rate(known, others)
+    assert fixed["tax_rate"].value == "19" and fixed["tax_amount"] is known["tax_amount"]
+    assert [f.value for f in alternatives["tax_rate"]] == ["7"]  # the tax lines can still be summed
+    assert notes[0].check == "repair" and "19 % has the largest base" in notes[0].detail
+    # 21 % of 218.98 against 4 % of 7 855.80: the base decides, not the tax
+    known = {"tax_rate": _rate("21", 700), "tax_amount": _line("45.99", 700)}
+    others = {"tax_rate": [_rate("4", 712)], "tax_amount": [_line("314.23", 712)]}
+    assert dominant_tax_rate(known, others)[0]["tax_rate"].value == "4"
+    # one rate, or rates without their own tax amount: left alone
+    assert dominant_tax_rate(known, {})[0] == known
+    assert dominant_tax_rate(known, {"tax_rate": [_rate("4", 760)]})[0] == known
 
 
 def test_a_cash_total_is_the_rounded_amount_the_till_prints() -> None:

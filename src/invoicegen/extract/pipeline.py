@@ -34,6 +34,7 @@ from invoicegen.extract.einvoice import extract_embedded
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.validate import (
     CASH_ROUNDING,
+    dominant_tax_rate,
     fill_missing_totals,
     repair,
     repair_item_quantity,
@@ -217,8 +218,10 @@ class Extractor:
             item_notes += [note] if note else []
         tables = [_table(t) for t in raw_tables]
         fields, captioned = fill_from_captions(fields, caption_values(preds, ctx))
-        fields, repairs = sum_tax_lines(fields, alternatives)
-        repairs = [ValidationCheck(check="repair", passed=True, detail=d) for d in captioned] + repairs
+        repairs = [ValidationCheck(check="repair", passed=True, detail=d) for d in captioned]
+        fields, alternatives, rates = dominant_tax_rate(fields, alternatives)  # before the tax lines are summed
+        fields, sums = sum_tax_lines(fields, alternatives)
+        repairs += rates + sums
         fields, swaps = repair(fields, alternatives, items)
         repairs += swaps
         printed: list[FieldValue] | None = None  # read only when a repair needs it (every word is parsed)

@@ -509,6 +509,41 @@ def sum_tax_lines(
         f"({', '.join(_fmt(d) for _, d in parts)}) for {len(rates)} tax rates"))]
 
 
+def dominant_tax_rate(
+    fields: Mapping[str, FieldValue],
+    candidates: Mapping[str, Sequence[FieldValue]],
+) -> tuple[dict[str, FieldValue], dict[str, list[FieldValue]], list[ValidationCheck]]:
+    """The document's tax rate when it prints one tax line per rate: the rate of the line with the
+    largest base (its tax amount / its rate), the rate most of the goods carry. The model picks a
+    line by confidence otherwise ("7 %" of a 19 % invoice with two 7 % items). Returns the fields,
+    the candidates (the rate given up joins them) and the check."""
+    current, others = dict(fields), {k: list(v) for k, v in candidates.items()}
+    rates = [f for f in [current.get("tax_rate"), *candidates.get("tax_rate", ())] if f is not None]
+    amounts = [f for f in [current.get("tax_amount"), *candidates.get("tax_amount", ())] if f is not None]
+    bases: dict[Decimal, tuple[Decimal, FieldValue]] = {}
+    for r in rates:
+        rate = _dec(r.value)
+        beside = [a for a in amounts if a.page == r.page and _same_line(a.bbox, r.bbox)]
+        tax = _dec(beside[0].value) if len(beside) == 1 else None
+        if rate is None or rate <= 0 or tax is None or rate in bases:
+            continue
+        bases[rate] = (tax * 100 / rate, r)
+    if len(bases) < 2 or current.get("tax_rate") is None:
+        return current, others, []
+    rate, (base, best) = max(bases.items(), key=lambda kv: kv[1][0])
+    if _dec(current["tax_rate"].value) == rate:
+        return current, others, []
+    others["tax_rate"] = [current["tax_rate"], *(f for f in others.get("tax_rate", []) if f is not best)]
+    current["tax_rate"] = best
+    return current, others, [ValidationCheck(check="repair", passed=True, detail=(
+        f"tax_rate {best.value} % has the largest base of the {len(bases)} tax lines ({_fmt(base.quantize(CENT))})"))]
+
+
+def _same_line(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    centre = (a[1] + a[3]) / 2
+    return b[1] <= centre <= b[3]
+
+
 def fill_missing_totals(
     fields: Mapping[str, FieldValue],
     line_items: Sequence[ItemLike],
