@@ -132,28 +132,25 @@ def _adjacent(a: BBox, b: BBox) -> bool:
     return b[0] - a[2] < max(a[3] - a[1], b[3] - b[1])
 
 
-def _value_words(lines: Sequence[Line], k: int, cap: Caption, field: str) -> list[tuple[str, BBox]]:
-    """The words after a caption on its line, up to the next caption (a total: to the end of the
-    line, "Total Excl.6% GST RM 15.00"); else the words of the line below, under the caption (an
-    amount: the whole line, "Total Incl. GST@6% RM / 37.10", unless it starts with a caption of its
-    own, "CASH 50.00")."""
+def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> list[list[tuple[str, BBox]]]:
+    """Where a caption's value may be printed, in order: the words after it on its line, up to the
+    next caption (a total: to the end of the line, "Total Excl.6% GST RM 15.00"); then the words of
+    the line below, under the caption (an amount: the whole line, "Total Incl. GST@6% RM / 37.10",
+    unless it starts with a caption of its own, "CASH 50.00")."""
     line = lines[k]
     stop = len(line.words) if field == "total_amount" else min(
         (c.start for c in line.captions if c.start >= cap.end), default=len(line.words))
-    after = [(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True) if _token(w)]
-    amount = field in AMOUNTS
-    if k + 1 >= len(lines) or (after and not amount) or (amount and _amount_at(after)):
-        return after
+    places = [[(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True) if _token(w)]]
+    if k + 1 >= len(lines):
+        return places
     below = lines[k + 1]
+    amount = field in AMOUNTS
     if amount and below.captions and below.captions[0].start == 0:
-        return after
+        return places
     x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
-    return [(w, b) for w, b in zip(below.words, below.boxes, strict=True)
-            if (amount or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and _token(w)]
-
-
-def _amount_at(words: Sequence[tuple[str, BBox]]) -> bool:
-    return any(_AMOUNT.fullmatch(w) for w, _ in words)
+    places.append([(w, b) for w, b in zip(below.words, below.boxes, strict=True)
+                   if (amount or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and _token(w)])
+    return places
 
 
 def _read(field: str, words: Sequence[tuple[str, BBox]], ctx: DocumentContext
@@ -221,8 +218,8 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext) -> dic
             for cap in line.captions:
                 caption = " ".join(line.words[cap.start:cap.end])
                 field = cap.field
-                words = _value_words(lines, k, cap, field) if field else []
-                read = _read(field, words, ctx) if field and words else None
+                places = _value_places(lines, k, cap, field) if field else []
+                read = next((r for r in (_read(field, p, ctx) for p in places if p) if r is not None), None)
                 if field == "total_amount" and read and not float(read[0]):
                     read = None  # "Gesamtbetrag der Zuschläge 0,00": a sum of nothing, never the total
                 if field and read:
