@@ -216,13 +216,15 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext) -> dic
         lines = page_lines(pred)
         for k, line in enumerate(lines):
             for cap in line.captions:
-                caption = " ".join(line.words[cap.start:cap.end])
                 field = cap.field
-                places = _value_places(lines, k, cap, field) if field else []
+                if field is None:
+                    continue
+                caption = " ".join(line.words[cap.start:cap.end])
+                places = _value_places(lines, k, cap, field)
                 read = next((r for r in (_read(field, p, ctx) for p in places if p) if r is not None), None)
                 if field == "total_amount" and read and not float(read[0]):
                     read = None  # "Gesamtbetrag der Zuschläge 0,00": a sum of nothing, never the total
-                if field and read:
+                if read:
                     value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE,
                                        page=pred.page, bbox=read[2])
                     found.setdefault(field, []).append(CaptionValue(field, value, caption, cap.sure))
