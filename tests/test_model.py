@@ -139,6 +139,23 @@ def test_base_directory_initialises_the_backbone(tmp_path: Path) -> None:
         torch.testing.assert_close(value, theirs[name], msg=name)
 
 
+def test_training_goes_on_from_an_invoicegen_checkpoint(tmp_path: Path) -> None:
+    """--base with one of our checkpoints: its tokenizer and every weight (heads too) are the start."""
+    data = write_toy_dataset(tmp_path / "data", n=4)
+    recipe = get_recipe("tiny").with_overrides(epochs=1)
+    first = tmp_path / "first"
+    train(TrainConfig(data=data, out=first, recipe=recipe, progress=False, fp16_weights=False))
+    second = tmp_path / "second"
+    train(TrainConfig(data=data, out=second, recipe=recipe.with_overrides(learning_rate=0.0), base=first,
+                      progress=False, fp16_weights=False))
+    a, b = load_checkpoint(first), load_checkpoint(second)
+    assert a.tokenizer.vocab_size == b.tokenizer.vocab_size
+    for name, value in b.model.state_dict().items():
+        torch.testing.assert_close(value, a.model.state_dict()[name], msg=name)
+    with pytest.raises(ValueError, match="--recipe tiny"):
+        train(TrainConfig(data=data, out=tmp_path / "third", recipe=get_recipe("small"), base=first, progress=False))
+
+
 def test_relative_and_spatial_attention_biases_learn() -> None:
     """transformers looks the bias tables up under no_grad; our model must give them a gradient, or
     they would ship at their random initial values."""

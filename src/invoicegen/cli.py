@@ -38,7 +38,7 @@ def train(
     data: Path = typer.Option(..., "--data", help="Factory dataset directory (documents.jsonl + manifest.json)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to write."),
     recipe: str = typer.Option("small", "--recipe", help="Model recipe: tiny, small or base."),
-    base: Path | None = typer.Option(None, "--base", help="Pretrained LayoutLMv3 directory to start from."),
+    base: Path | None = typer.Option(None, "--base", help="Start from this model: an InvoiceGen checkpoint (training goes on with its tokenizer and weights, same --recipe) or a pretrained LayoutLMv3 directory."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epoch count."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     learning_rate: float | None = typer.Option(None, "--lr"),

@@ -85,6 +85,11 @@ def save_checkpoint(path: str | Path, model: MultiTaskLayoutLMv3, tokenizer: Wor
     return path
 
 
+def is_checkpoint(path: str | Path) -> bool:
+    """Is ``path`` an InvoiceGen checkpoint directory (rather than a pretrained LayoutLMv3)?"""
+    return (Path(path) / RECIPE).exists() and (Path(path) / LABELS).exists()
+
+
 def load_checkpoint_info(path: str | Path) -> CheckpointInfo:
     """The tokenizer, recipe and metadata of a checkpoint directory (checked like
     :func:`load_checkpoint`), without building the torch model."""

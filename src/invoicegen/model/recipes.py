@@ -42,6 +42,11 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def architecture(self) -> tuple[Any, ...]:
+        """The fields that shape the network (a checkpoint trains on only with the same ones)."""
+        return (self.hidden_size, self.num_hidden_layers, self.num_attention_heads, self.intermediate_size,
+                self.coordinate_size, self.shape_size, self.visual_embed, self.attention_bias)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}

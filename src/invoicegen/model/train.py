@@ -22,7 +22,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from invoicegen.model.checkpoint import base_config, load_base_backbone, save_checkpoint
+from invoicegen.model.checkpoint import (
+    base_config,
+    is_checkpoint,
+    load_base_backbone,
+    load_checkpoint,
+    save_checkpoint,
+)
 from invoicegen.model.data import ModelPage, iter_documents, length_batches, load_split_ids, prepare_labelled
 from invoicegen.model.encode import collate
 from invoicegen.model.multitask import MultiTaskLayoutLMv3, backbone_config
@@ -179,20 +185,27 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
     if not docs["val"]:
         docs["val"] = docs["train"][: max(1, len(docs["train"]) // 10)]
 
-    # tokenizer: the base model's, a resumed run's, or a new BPE trained on the training words
-    if cfg.base is not None:
-        tokenizer = WordTokenizer.load(cfg.base)
-    elif cfg.resume and resume_dir.exists():
-        tokenizer = WordTokenizer.load(resume_dir)
+    # tokenizer and model: an InvoiceGen checkpoint's (training goes on from it), a pretrained
+    # LayoutLMv3's, a resumed run's, or a new BPE trained on the training words and a new model
+    if cfg.base is not None and is_checkpoint(cfg.base):
+        ckpt = load_checkpoint(cfg.base)
+        if ckpt.recipe.architecture() != recipe.architecture():
+            raise ValueError(f"--base {cfg.base} is a '{ckpt.recipe.name}' model: train it with --recipe "
+                             f"{ckpt.recipe.name}")
+        tokenizer, model = ckpt.tokenizer, ckpt.model.train()
     else:
-        tokenizer = WordTokenizer.train((w for d in docs["train"] for p in d.pages for w in p.words),
-                                        vocab_size=recipe.vocab_size)
-
-    config = (base_config(cfg.base, recipe) if cfg.base is not None
-              else backbone_config(recipe, tokenizer.vocab_size, tokenizer.pad_id))
-    model = MultiTaskLayoutLMv3(config, loss_weights=recipe.loss_weights)
-    if cfg.base is not None:
-        load_base_backbone(model, cfg.base)
+        if cfg.base is not None:
+            tokenizer = WordTokenizer.load(cfg.base)
+        elif cfg.resume and resume_dir.exists():
+            tokenizer = WordTokenizer.load(resume_dir)
+        else:
+            tokenizer = WordTokenizer.train((w for d in docs["train"] for p in d.pages for w in p.words),
+                                            vocab_size=recipe.vocab_size)
+        config = (base_config(cfg.base, recipe) if cfg.base is not None
+                  else backbone_config(recipe, tokenizer.vocab_size, tokenizer.pad_id))
+        model = MultiTaskLayoutLMv3(config, loss_weights=recipe.loss_weights)
+        if cfg.base is not None:
+            load_base_backbone(model, cfg.base)
 
     def encode(name: str) -> list[ModelPage]:
         return [p for d in tqdm(docs[name], desc=f"encode {name}", disable=not cfg.progress)
@@ -295,7 +308,6 @@ def train(cfg: TrainConfig, command: str = "") -> dict[str, Any]:
                 break
 
     # final: reload the best weights, score the held-out layouts, write the model card
-    from invoicegen.model.checkpoint import load_checkpoint
 
     best = load_checkpoint(out)
     meta.update(epochs_run=epoch + 1, best_epoch=best_epoch, best_val_ner_f1=best_score[0],
