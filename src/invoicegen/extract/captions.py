@@ -206,18 +206,31 @@ class CaptionValue:
     sure: bool = False
 
 
-def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext) -> dict[str, list[CaptionValue]]:
-    """Values read beside captions, per field, in reading order. ``invoice_date`` also gets the
-    first whole date of the pages that follows no other date's caption (a till receipt prints its
-    date without one)."""
+def wanted_fields(fields: dict[str, FieldValue]) -> set[str]:
+    """The fields ``fill_from_captions`` may change: those without a readable value, and the total
+    unless the subtotal and tax add up to it (reading captions costs ~5 ms a page: only when needed)."""
+    wanted = {f for f in ENTITY if fields.get(f) is None or fields[f].value is None}
+    confirmed = totals_add_up(fields)
+    if not (confirmed and confirmed.passed):
+        wanted.add("total_amount")
+    return wanted
+
+
+def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
+                   wanted: set[str] | frozenset[str] = frozenset(ENTITY)) -> dict[str, list[CaptionValue]]:
+    """Values of the ``wanted`` fields read beside captions, per field, in reading order.
+    ``invoice_date`` also gets the first whole date of the pages that follows no other date's
+    caption (a till receipt prints its date without one)."""
     found: dict[str, list[CaptionValue]] = {}
     loose_date: CaptionValue | None = None
+    if not wanted:
+        return found
     for pred in preds:
         lines = page_lines(pred)
         for k, line in enumerate(lines):
             for cap in line.captions:
                 field = cap.field
-                if field is None:
+                if field is None or field not in wanted:
                     continue
                 caption = " ".join(line.words[cap.start:cap.end])
                 places = _value_places(lines, k, cap, field)
@@ -228,7 +241,7 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext) -> dic
                     value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE,
                                        page=pred.page, bbox=read[2])
                     found.setdefault(field, []).append(CaptionValue(field, value, caption, cap.sure))
-            if loose_date is None:
+            if loose_date is None and "invoice_date" in wanted:
                 loose_date = _loose_date(line, pred.page, ctx)
     if loose_date is not None:
         found.setdefault("invoice_date", []).append(loose_date)

@@ -113,6 +113,8 @@ def id_continues(text: str, nxt: str) -> bool:
     return text.endswith(("/", "-")) or bool(re.fullmatch(r"[A-Z]{1,3}", text))
 
 
+_NAME_STOPS = frozenset({"attn.", "attn", "attention", "c/o", "z.hd.", "z.", "a/a", "att.", "t.a.v."})
+"""Words that start a contact person after a party's name ("Acme Ltd Attn. Accounts Payable")."""
 _NAME_JOINERS = frozenset({"and", "&", "for", "of", "to", "the", "de", "van", "von", "der", "und", "et", "y", "e"})
 
 
@@ -120,7 +122,8 @@ def name_continues(text: str, nxt: str) -> bool:
     """Is ``nxt`` the rest of the party name ``text`` on its line ("Committee to Elect Kylie
     [Adams]"): a capitalised word or a joiner, with no digits and no caption colon, after a name
     that does not end in a separator ("ACME GmbH, Main St 5" is a name and its address)?"""
-    if text.endswith((",", ";", ":", "·", "|")) or any(ch.isdigit() for ch in nxt) or nxt.endswith(":"):
+    if (text.endswith((",", ";", ":", "·", "|")) or any(ch.isdigit() for ch in nxt) or nxt.endswith(":")
+            or nxt.casefold() in _NAME_STOPS):
         return False
     return nxt[:1].isupper() or nxt.casefold() in _NAME_JOINERS
 

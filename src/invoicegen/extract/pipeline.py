@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from invoicegen.document import Limits, LoadedDocument, load_document
-from invoicegen.extract.captions import caption_values, fill_from_captions
+from invoicegen.extract.captions import caption_values, fill_from_captions, wanted_fields
 from invoicegen.extract.decode import (
     Candidate,
     PagePrediction,
@@ -217,7 +217,7 @@ class Extractor:
             items.append(item)
             item_notes += [note] if note else []
         tables = [_table(t) for t in raw_tables]
-        fields, captioned = fill_from_captions(fields, caption_values(preds, ctx))
+        fields, captioned = fill_from_captions(fields, caption_values(preds, ctx, wanted_fields(fields)))
         repairs = [ValidationCheck(check="repair", passed=True, detail=d) for d in captioned]
         fields, alternatives, rates = dominant_tax_rate(fields, alternatives)  # before the tax lines are summed
         fields, sums = sum_tax_lines(fields, alternatives)
@@ -225,7 +225,7 @@ class Extractor:
         fields, swaps = repair(fields, alternatives, items)
         repairs += swaps
         printed: list[FieldValue] | None = None  # read only when a repair needs it (every word is parsed)
-        if not {"subtotal", "total_amount", "tax_amount"} <= fields.keys():
+        if any(fields.get(k) is None or fields[k].value is None for k in ("subtotal", "total_amount", "tax_amount")):
             printed = _printed_amounts(preds, ctx)
             fields, fills = fill_missing_totals(fields, items, printed)
             repairs += fills

@@ -571,7 +571,7 @@ def fill_missing_totals(
     amounts = [_dec(_item(it, "amount")) for it in line_items]
     lines = [a for a in amounts if a is not None]
     total = _amount(current, "total_amount")
-    if ("subtotal" not in current and len(lines) >= 2 and len(lines) == len(amounts)
+    if (_amount(current, "subtotal") is None and len(lines) >= 2 and len(lines) == len(amounts)
             and (total is None or not _close(sum(lines, Decimal(0)), total))):
         take("subtotal", sum(lines, Decimal(0)), "the sum of the line items", ())
     sub, tax = _amount(current, "subtotal"), _amount(current, "tax_amount")
