@@ -210,10 +210,15 @@ def wanted_fields(fields: dict[str, FieldValue]) -> set[str]:
     """The fields ``fill_from_captions`` may change: those without a readable value, and the total
     unless the subtotal and tax add up to it (reading captions costs ~5 ms a page: only when needed)."""
     wanted = {f for f in ENTITY if fields.get(f) is None or fields[f].value is None}
-    confirmed = totals_add_up(fields)
-    if not (confirmed and confirmed.passed):
+    if not _confirmed(fields):
         wanted.add("total_amount")
     return wanted
+
+
+def _confirmed(fields: dict[str, FieldValue]) -> bool:
+    """Do the model's subtotal and tax add up to its total?"""
+    check = totals_add_up(fields)
+    return check is not None and check.passed
 
 
 def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
@@ -283,9 +288,7 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
         else:
             pick = options[0]
         if have is not None and have.value is not None:
-            confirmed = totals_add_up(current)  # the model's subtotal, tax and total agree
-            if (field != "total_amount" or not pick.sure or have.value in captioned
-                    or (confirmed and confirmed.passed)):
+            if field != "total_amount" or not pick.sure or have.value in captioned or _confirmed(current):
                 continue
             how = f"the model's {have.text!r} is not the amount of a total caption"
         else:
