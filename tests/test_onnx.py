@@ -17,8 +17,10 @@ from batch_helpers import SAMPLE_PDF
 from invoicegen.cli import app
 from invoicegen.document import LoadedDocument, PageBackend
 from invoicegen.extract.pipeline import Extractor
+from invoicegen.model.attention_bias import MASKED, AttentionBias
 from invoicegen.model.data import prepare_labelled
-from invoicegen.model.export import OUTPUTS
+from invoicegen.model.export import OUTPUTS, attention_bias
+from invoicegen.model.multitask import MultiTaskLayoutLMv3, backbone_config
 from invoicegen.model.predict import predict_pages
 from invoicegen.model.recipes import get_recipe
 from invoicegen.model.runtime import load_runtime
@@ -53,6 +55,34 @@ def test_onnx_file_has_named_outputs_dynamic_axes_and_metadata(exported: Path) -
     meta = {p.key: p.value for p in model.metadata_props}
     assert {"labels", "recipe", "model_version"} <= set(meta)
     assert model.opset_import[0].version == 14
+
+
+def test_numpy_attention_bias_is_what_the_encoder_adds() -> None:
+    """The bias the ONNX runtime feeds (numpy, tables from the file's metadata) is the encoder's own
+    relative + spatial bias for every real key, distances beyond the clamp included, and the mask value
+    for padding keys."""
+    import torch
+
+    torch.manual_seed(0)
+    model = MultiTaskLayoutLMv3(backbone_config(get_recipe("tiny"), vocab_size=100)).eval()
+    encoder = model.backbone.encoder
+    for table in (encoder.rel_pos_bias, encoder.rel_pos_x_bias, encoder.rel_pos_y_bias):
+        torch.nn.init.normal_(table.weight)  # trained-sized values instead of the tiny initial ones
+    n, length = 2, 300  # longer than the 1D clamp (128); boxes span more than the 2D one (256)
+    bbox = torch.randint(0, 1001, (n, length, 4))
+    mask = np.ones((n, length), dtype=np.int64)
+    mask[1, 200:] = 0
+    bias = AttentionBias.from_metadata(attention_bias(model).to_metadata())  # as the runtime loads it
+    ours = bias(bbox.numpy(), mask)
+    position_ids = model.backbone.embeddings.position_ids[:, :length].expand(n, length)
+    with torch.no_grad():
+        theirs = encoder._compute_position_bias(position_ids, bbox).numpy()
+    assert ours.shape == theirs.shape == (n, 2, length, length)
+    for i in range(n):
+        keys = mask[i] == 1
+        np.testing.assert_allclose(ours[i][:, :, keys], theirs[i][:, :, keys], rtol=1e-5, atol=1e-6)
+        assert (ours[i][:, :, ~keys] == MASKED).all()
+    assert ours[0].std() > 0.1
 
 
 def test_onnx_matches_torch_logits_and_tags(exported: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from invoicegen.model import attention_bias as ab
 from invoicegen.model.checkpoint import Checkpoint, CheckpointInfo, load_checkpoint, load_checkpoint_info
 from invoicegen.model.encode import Window, collate_arrays
 from invoicegen.model.recipes import Recipe
@@ -105,6 +106,14 @@ class OnnxRuntime:
         self.temperature = float(checkpoint.meta.get("temperature", 1.0))
         self.pad_id = checkpoint.tokenizer.pad_id
         self._inputs = {i.name for i in self.session.get_inputs()}
+        self._bias: ab.AttentionBias | None = None
+        # a text-only model takes its attention bias from numpy (model.attention_bias); files exported
+        # before 2026-12-07, and models with visual embeddings, take attention_mask and compute it inside
+        if ab.INPUT in self._inputs:
+            if ab.METADATA_KEY not in meta:
+                raise ValueError(f"{onnx_path} takes an attention bias but has no '{ab.METADATA_KEY}' "
+                                 "metadata: export it again with `invoicegen export`")
+            self._bias = ab.AttentionBias.from_metadata(meta[ab.METADATA_KEY])
 
     def with_threads(self, threads: int) -> OnnxRuntime:
         """The same model in a new session with ``threads`` intra-op threads (self if it has them)."""
@@ -115,6 +124,8 @@ class OnnxRuntime:
     def run(self, windows: Sequence[Window]) -> dict[str, np.ndarray]:
         batch = collate_arrays(windows, self.pad_id, labels=False)
         feeds = {k: v for k, v in batch.items() if k in self._inputs}
+        if self._bias is not None:
+            feeds[ab.INPUT] = self._bias(batch["bbox"], batch["attention_mask"])
         outs = self.session.run(OUTPUTS, feeds)
         return dict(zip(OUTPUTS, outs, strict=True))
 
