@@ -349,6 +349,7 @@ def test_cli_batch_exit_codes_and_messages(tmp_path: Path, tiny_model_dir: Path)
     ok = cli.invoke(app, args)
     assert ok.exit_code == 0, ok.output
     assert "1 processed, 0 failed" in ok.output and json.loads((out / "x.pdf.json").read_text())
+    assert "1 process)" in ok.output  # on CPU the pipeline runs in processes unless --threads
 
     (src / "bad.pdf").write_bytes(b"")
     failed = cli.invoke(app, args)

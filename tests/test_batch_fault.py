@@ -64,8 +64,8 @@ def _group_gone(pgid: int, timeout: float = 15) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("sig", "extra"), [(signal.SIGINT, ("--processes",)), (signal.SIGKILL, ()),
-                                            (signal.SIGKILL, ("--processes",))],
+@pytest.mark.parametrize(("sig", "extra"), [(signal.SIGINT, ()), (signal.SIGKILL, ("--threads",)),
+                                            (signal.SIGKILL, ())],
                          ids=["ctrl-c-processes", "sigkill-threads", "sigkill-processes"])
 def test_killed_run_leaves_complete_outputs_and_a_rerun_finishes(
         corpus: Path, tmp_path: Path, tiny_model_dir: Path, sig: signal.Signals, extra: tuple[str, ...]) -> None:

@@ -258,8 +258,8 @@ def batch(
     input_dir: Path = typer.Argument(..., help="Directory of invoices (searched recursively; types sniffed)."),
     output_dir: Path = typer.Argument(..., help="Output directory: <rel>.json per input, errors.jsonl, "
                                       "summary.csv."),
-    workers: int | None = typer.Option(None, "--workers", help="Loader threads (default 4), or with --processes "
-                                       "pipeline processes (default: one per core)."),
+    workers: int | None = typer.Option(None, "--workers", help="Pipeline processes (default: one per core), or "
+                                       "with --threads loader threads (default 4)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Documents per model call."),
     engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (Ray Data)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (default: start "
@@ -268,7 +268,9 @@ def batch(
                                       "the shipped model)."),
     ocr: str = typer.Option("auto", "--ocr", help="auto, rapidocr, tesseract or none."),
     dpi: int = typer.Option(150, "--dpi", help="Rendering resolution for OCR."),
-    processes: bool = typer.Option(False, "--processes", help="Load files in processes instead of threads."),
+    processes: bool | None = typer.Option(None, "--processes/--threads", help="Run the pipeline in one process "
+                                          "per worker, or in threads of this process with one model (default: "
+                                          "processes on CPU, threads on a GPU).", show_default=False),
     force: bool = typer.Option(False, "--force", help="Redo inputs that already have an up-to-date output."),
     ignore_unsupported: bool = typer.Option(False, "--ignore-unsupported",
                                             help="Skip files that are not PDFs/images instead of reporting them."),

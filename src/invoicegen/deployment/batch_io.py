@@ -103,6 +103,8 @@ class BatchStats:
     seconds: float = 0.0
     interrupted: bool = False
     engine: str = "local"
+    mode: str = ""
+    """How the local engine ran: ``2 processes`` or ``4 threads``."""
     output_dir: str = ""
 
     @property
@@ -120,7 +122,7 @@ class BatchStats:
         return (f"{self.processed} processed, {self.failed} failed, {self.skipped} skipped"
                 + (f", {self.ignored} ignored" if self.ignored else "")
                 + f" of {self.total} inputs; {self.pages} pages in {self.seconds:.1f} s "
-                f"({self.docs_per_second:.2f} docs/s)")
+                f"({self.docs_per_second:.2f} docs/s" + (f", {self.mode}" if self.mode else "") + ")")
 
 
 # ------------------------------------------------------------------------------------------------
