@@ -126,3 +126,50 @@ def test_amounts_and_a_broadcast_estimate_beside_their_captions() -> None:
     fields, _ = _fill(page, ctx=DocumentContext.from_words(["1.234,56"] + page.words))
     assert {k: fields[k].value for k in ("discount", "amount_due", "po_number")} == {
         "discount": "232.89", "amount_due": "2096.00", "po_number": "4711/B"}
+
+
+FORM = _page("Beispiel-Rechnungen für ZUGFeRD 2.2", "Verkäufer", "Nummer: 549910", "Name: Lieferant GmbH",
+             "Anschrift: Lieferantenstraße 20", "Käufer/Leistungsempfänger", "Nummer: GE2020211",
+             "Name: Kunden AG Mitte", "Anschrift: Kundenstraße 15")
+
+
+def test_a_forms_labelled_party_names_replace_what_the_model_tagged() -> None:
+    """The XRechnung viewer's layout: the model took the banner for the seller and found no buyer."""
+    banner = FieldValue(value="Beispiel-Rechnungen", text="Beispiel-Rechnungen", confidence=0.7, page=0,
+                        bbox=(20, 40, 172, 50))
+    fields, notes = _fill(FORM, {"supplier_name": banner})
+    assert fields["supplier_name"].value == "Lieferant GmbH"
+    assert fields["buyer_name"].value == "Kunden AG Mitte"
+    assert fields["supplier_name"].confidence == CAPTION_CONFIDENCE
+    assert [n for n in notes if "name" in n.split()[0]] == ["supplier_name read under its section heading 'Verkäufer / Name:': 'Lieferant GmbH' (the "
+                     "model's 'Beispiel-Rechnungen' is not the labelled name)",
+                                                            "buyer_name read under its section heading "
+                                                            "'Käufer/Leistungsempfänger / Name:': 'Kunden AG Mitte' "
+                                                            "(the model tagged none)"]
+    same = {"supplier_name": FieldValue(value="Lieferant GmbH", text="Lieferant GmbH", confidence=0.9, page=0,
+                                        bbox=(66, 82, 180, 92))}
+    kept, _ = _fill(FORM, same)
+    assert kept["supplier_name"] is same["supplier_name"]
+
+
+def test_a_name_printed_over_its_label_and_headings_that_name_no_single_party() -> None:
+    page = _page("Verkäufer", "Nummer: 549910", "MVM Musterhafter", "Name: Versicherungsverein Musterstadt a.G.",
+                 "Anschrift: Musterstr. 12", "To", "Name: Somebody Else", "Käufer", "Nummer: 1", "Kundennummer: 2",
+                 "Referenz: 3", "Bestellung: 4", "Name: Too Far Below")
+    value_x = page.boxes[page.words.index("Versicherungsverein")][0]
+    for i in (page.words.index("MVM"), page.words.index("Musterhafter")):  # in the value's column
+        x0, y0, x1, y1 = page.boxes[i]
+        page.boxes[i] = (x0 + value_x - 20, y0, x1 + value_x - 20, y1)
+    fields, _ = _fill(page)
+    assert fields["supplier_name"].value == "MVM Musterhafter Versicherungsverein Musterstadt a.G."
+    assert "buyer_name" not in fields  # "To" heads a bill-to and a vendor block; the Käufer's name is 5 lines down
+
+
+def test_a_real_xrechnung_rendering_gets_its_party_names(realdata: Path, extractor: Extractor) -> None:
+    import json
+
+    doc = "zugferd_corpus/FX_EN16931_XRechnung_samples/EN16931_Kraftfahrversicherung_Bruttopreise.pdf"
+    gold = {g["doc"]: g for g in map(json.loads, (realdata / "gold_dev.jsonl").read_text().splitlines())}[doc]
+    result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
+    assert result.fields["supplier_name"].value == gold["fields"]["supplier_name"]
+    assert result.fields["buyer_name"].value == gold["fields"]["buyer_name"]

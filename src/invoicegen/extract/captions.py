@@ -8,6 +8,11 @@ below it. Only fields the model did not give a readable value are filled this wa
 reports each fill as a ``repair`` check); and a total the model read off no total line (the cash
 handed over, "CASH 50.00") gives way to the amount of a caption that can only mean the total,
 unless the model's subtotal and tax add up to it.
+
+Forms (the XRechnung viewer's rendering of an e-invoice, many ERP print-outs) print each party as a
+section: a heading naming its role ("Verkäufer", "Käufer/Leistungsempfänger", "Bill To") and a
+"Name: ..." line below it. Such a labelled name is explicit, so it replaces what the model tagged
+(on these pages the model took a banner or an item for the seller).
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ CAPTION_FIELDS: dict[str, str] = {
 ENTITY = {"invoice_date": "INVOICE_DATE", "due_date": "DUE_DATE", "invoice_number": "INVOICE_NUMBER",
           "po_number": "PO_NUMBER", "total_amount": "TOTAL_AMOUNT", "subtotal": "SUBTOTAL", "discount": "DISCOUNT",
           "tax_amount": "TAX_AMOUNT", "amount_due": "AMOUNT_DUE"}
+PARTIES = {"supplier_name": "SUPPLIER_NAME", "buyer_name": "BUYER_NAME"}
+_PARTY_CAPTIONS = {"supplier_name": frozenset({"vendor"}), "buyer_name": frozenset({"bill_to", "buyer_po"})}
+"""The factory's party headings (as caption keys) by the field they head."""
+_PARTY_WORDS = {"supplier_name": frozenset({"seller", "verkäufer", "vendeur", "vendedor", "venditore", "verkoper"}),
+                "buyer_name": frozenset({"buyer", "käufer", "leistungsempfänger", "acheteur", "comprador",
+                                         "acquirente", "koper"})}
+"""Party headings of forms the factory does not print (the EN 16931 role names)."""
+NAME_LABELS = frozenset({"name", "firma", "company", "nom", "nombre", "nome", "naam"})
+"""The label of a party's name line in a form ("Name: Lieferant GmbH")."""
+_PARTY_LINES = 4
+"""How far below its heading a party's name line may be (after its number, a global id)."""
 AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amount_due"})
 """Fields read as the rightmost amount of the caption's line."""
 CAPTION_CONFIDENCE = 0.5
@@ -207,9 +223,10 @@ class CaptionValue:
 
 
 def wanted_fields(fields: dict[str, FieldValue]) -> set[str]:
-    """The fields ``fill_from_captions`` may change: those without a readable value, and the total
-    unless the subtotal and tax add up to it (reading captions costs ~5 ms a page: only when needed)."""
-    wanted = {f for f in ENTITY if fields.get(f) is None or fields[f].value is None}
+    """The fields ``fill_from_captions`` may change: those without a readable value, the total
+    unless the subtotal and tax add up to it, and the party names (read only on pages with a name
+    label: reading captions costs ~5 ms a page, so only when needed)."""
+    wanted = {f for f in ENTITY if fields.get(f) is None or fields[f].value is None} | set(PARTIES)
     if not _confirmed(fields):
         wanted.add("total_amount")
     return wanted
@@ -222,16 +239,21 @@ def _confirmed(fields: dict[str, FieldValue]) -> bool:
 
 
 def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
-                   wanted: set[str] | frozenset[str] = frozenset(ENTITY)) -> dict[str, list[CaptionValue]]:
+                   wanted: set[str] | frozenset[str] = frozenset((*ENTITY, *PARTIES))) -> dict[str, list[CaptionValue]]:
     """Values of the ``wanted`` fields read beside captions, per field, in reading order.
     ``invoice_date`` also gets the first whole date of the pages that follows no other date's
     caption (a till receipt prints its date without one)."""
     found: dict[str, list[CaptionValue]] = {}
     loose_date: CaptionValue | None = None
+    if not any(_token(w) in NAME_LABELS for pred in preds for w in pred.words):
+        wanted = set(wanted) - set(PARTIES)  # no form: no page is read only for them
     if not wanted:
         return found
     for pred in preds:
         lines = page_lines(pred)
+        if not wanted.isdisjoint(PARTIES):
+            for party in _party_names(lines, pred.page, ctx):
+                found.setdefault(party.field, []).append(party)
         for k, line in enumerate(lines):
             for cap in line.captions:
                 field = cap.field
@@ -251,6 +273,57 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
     if loose_date is not None:
         found.setdefault("invoice_date", []).append(loose_date)
     return found
+
+
+def _party_role(line: Line) -> str | None:
+    """The party field a section heading line names ("Käufer/Leistungsempfänger": buyer_name), or
+    None (not a heading alone on its line, or both roles: "To" heads a bill-to and a vendor block)."""
+    roles = set()
+    for part in re.split(r"[/&]", " ".join(line.words)):
+        tokens = tuple(t for t in (_token(w) for w in part.split()) if t)
+        if not tokens:
+            continue
+        keys = caption_index().get(tokens, frozenset())
+        role = {f for f, words in _PARTY_WORDS.items() if len(tokens) == 1 and tokens[0] in words}
+        role |= {f for f, allowed in _PARTY_CAPTIONS.items() if keys and keys <= allowed}
+        if len(role) != 1:
+            return None
+        roles |= role
+    return roles.pop() if len(roles) == 1 else None
+
+
+def _party_names(lines: Sequence[Line], page: int, ctx: DocumentContext) -> list[CaptionValue]:
+    """Names printed as "Name: ..." at most _PARTY_LINES lines below a party's section heading, with
+    the lines of a longer name printed above its label in the value's column ("MVM Musterhafter" over
+    "Name: Versicherungsverein Musterstadt a.G.")."""
+    found: list[CaptionValue] = []
+    role, heading, at = None, "", 0
+    for k, line in enumerate(lines):
+        new_role = _party_role(line)
+        if new_role is not None:
+            role, heading, at = new_role, " ".join(line.words), k
+            continue
+        if role is None or k - at > _PARTY_LINES or not _labelled(line) or _token(line.words[0]) not in NAME_LABELS:
+            continue
+        words = [(w, b) for w, b in zip(line.words[1:], line.boxes[1:], strict=True) if w != ":"]
+        if words:
+            x0, height = words[0][1][0], words[0][1][3] - words[0][1][1]
+            for above in lines[k - 1:at:-1]:
+                if _labelled(above) or abs(above.boxes[0][0] - x0) > height:
+                    break
+                words = [*zip(above.words, above.boxes, strict=True), *words]
+        read = _value(PARTIES[role], words, ctx) if words else None
+        if read:
+            value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE, page=page, bbox=read[2])
+            found.append(CaptionValue(role, value, f"{heading} / {line.words[0]}", sure=True))
+        role = None
+    return found
+
+
+def _labelled(line: Line) -> bool:
+    """Does a form's line start with a label ("Name:", "Nummer :")?"""
+    first = line.words[0]
+    return len(first) > 1 and (first.endswith(":") or line.words[1:2] == [":"])
 
 
 def _loose_date(line: Line, page: int, ctx: DocumentContext) -> CaptionValue | None:
@@ -273,11 +346,11 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
     """Fields the model gave no readable value, taken from ``found`` (a date or number: the first
     found; a total: the largest, which is the total with tax, not without, nor a column's amount);
     a total that is the amount of no total caption replaced by one of a caption that names only the
-    total, unless the model's subtotal and tax add up to it. Returns the fields and one note per
-    change."""
+    total, unless the model's subtotal and tax add up to it; a party name replaced by the first
+    labelled name under its section heading. Returns the fields and one note per change."""
     current = dict(fields)
     notes: list[str] = []
-    for field in ENTITY:
+    for field in (*ENTITY, *PARTIES):
         have = current.get(field)
         options = found.get(field, [])
         if not options:
@@ -288,12 +361,18 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
         else:
             pick = options[0]
         if have is not None and have.value is not None:
-            if field != "total_amount" or not pick.sure or have.value in captioned or _confirmed(current):
+            if field in PARTIES:
+                if have.value in captioned:
+                    continue
+                how = f"the model's {have.text!r} is not the labelled name"
+            elif field != "total_amount" or not pick.sure or have.value in captioned or _confirmed(current):
                 continue
-            how = f"the model's {have.text!r} is not the amount of a total caption"
+            else:
+                how = f"the model's {have.text!r} is not the amount of a total caption"
         else:
             how = "the model tagged none"
         current[field] = pick.value
-        where = f"beside its caption {pick.caption!r}" if pick.caption else "as the first date of the page"
+        where = (f"under its section heading {pick.caption!r}" if field in PARTIES else
+                 f"beside its caption {pick.caption!r}" if pick.caption else "as the first date of the page")
         notes.append(f"{field} read {where}: {pick.value.text!r} ({how})")
     return current, notes
