@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from invoicegen.extract.captions import CAPTION_CONFIDENCE, caption_values, fill_from_captions, page_lines
+from invoicegen.extract.captions import (
+    CAPTION_CONFIDENCE,
+    caption_values,
+    fill_from_captions,
+    page_lines,
+    sums_from_captions,
+)
 from invoicegen.extract.decode import PagePrediction
 from invoicegen.extract.normalize import DocumentContext
 from invoicegen.extract.pipeline import ExtractOptions, Extractor
@@ -173,3 +179,27 @@ def test_a_real_xrechnung_rendering_gets_its_party_names(realdata: Path, extract
     result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
     assert result.fields["supplier_name"].value == gold["fields"]["supplier_name"]
     assert result.fields["buyer_name"].value == gold["fields"]["buyer_name"]
+
+
+def test_a_totals_block_the_model_misread_is_read_beside_its_captions() -> None:
+    """The XRechnung viewer's totals block: the model took a surcharge sum (0,00) for the total and
+    one tax line of two (19,25) for the tax. "Bruttosumme" and "Steuerbetrag" are captions the
+    factory does not print (READ_ONLY_LABELS)."""
+    page = _page("Umsatzsteuer 275,00 7 19,25", "Umsatzsteuer 198,00 19 37,62", "Positionssumme 473,00",
+                 "Gesamtbetrag der Zuschläge 0,00", "Rechnungssumme ohne USt. 473,00", "Steuerbetrag 56,87",
+                 "Bruttosumme 529,87", "Zahlbetrag 529,87")
+
+    def model(value: str, text: str) -> FieldValue:
+        return FieldValue(value=value, text=text, confidence=0.8, page=0, bbox=(20, 40, 60, 50))
+
+    fields = {"subtotal": model("473.00", "473,00"), "tax_amount": model("19.25", "19,25"),
+              "total_amount": model("0.00", "0,00")}
+    ctx = DocumentContext.from_words(page.words)
+    found = caption_values([page], ctx, {"total_amount", "tax_amount", "subtotal"})
+    fields, notes = fill_from_captions(fields, found)
+    assert fields["total_amount"].value == "529.87" and fields["tax_amount"].value == "19.25"
+    fields, sums = sums_from_captions(fields, found)
+    assert fields["tax_amount"].value == "56.87" and fields["subtotal"].value == "473.00"
+    assert sums == ["tax_amount read beside its caption 'Steuerbetrag': '56,87' (the model's '19,25' does not add "
+                    "up to the total, this does)"]
+    assert sums_from_captions(fields, found) == (fields, [])  # adding up: nothing to change

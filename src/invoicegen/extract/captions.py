@@ -26,7 +26,7 @@ from invoicegen.extract.decode import PagePrediction, amount_continues, id_conti
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.validate import totals_add_up
 from invoicegen.schema import BBox, FieldValue
-from invoicegen.synth.locales import LABELS, LOCALE_LABELS, LOCALES
+from invoicegen.synth.locales import LABELS, LOCALE_LABELS, LOCALES, READ_ONLY_LABELS
 
 # caption keys of the factory whose value is a header field; every other caption only ends a value
 CAPTION_FIELDS: dict[str, str] = {
@@ -54,6 +54,8 @@ NAME_LABELS = frozenset({"name", "firma", "company", "nom", "nombre", "nome", "n
 _PARTY_LINES = 4
 """How far below its heading a party's name line may be (after its number, a global id)."""
 AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amount_due"})
+_SUMS = ("total_amount", "tax_amount", "subtotal")
+"""The amounts of ``totals_add_up``: read beside their captions while the model's do not add up."""
 """Fields read as the rightmost amount of the caption's line."""
 CAPTION_CONFIDENCE = 0.5
 """The confidence of a value read beside its caption: printed, but not recognised by the model."""
@@ -73,10 +75,11 @@ def _token(word: str) -> str:
 
 @cache
 def caption_index() -> dict[tuple[str, ...], frozenset[str]]:
-    """Every printed caption of the factory as its tokens -> the caption keys it stands for."""
+    """Every printed caption of the factory (and the few it does not print yet, READ_ONLY_LABELS) as
+    its tokens -> the caption keys it stands for."""
     index: dict[tuple[str, ...], set[str]] = {}
     taxes = sorted({name for spec in LOCALES.values() for name in spec.tax_names})
-    for table in (*LABELS.values(), *LOCALE_LABELS.values()):
+    for table in (*LABELS.values(), *LOCALE_LABELS.values(), READ_ONLY_LABELS):
         for key, texts in table.items():
             for text in texts:
                 for printed in ([text.replace("{tax}", t) for t in taxes] if "{tax}" in text else [text]):
@@ -228,7 +231,7 @@ def wanted_fields(fields: dict[str, FieldValue]) -> set[str]:
     label: reading captions costs ~5 ms a page, so only when needed)."""
     wanted = {f for f in ENTITY if fields.get(f) is None or fields[f].value is None} | set(PARTIES)
     if not _confirmed(fields):
-        wanted.add("total_amount")
+        wanted |= set(_SUMS)
     return wanted
 
 
@@ -376,3 +379,21 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
                  f"beside its caption {pick.caption!r}" if pick.caption else "as the first date of the page")
         notes.append(f"{field} read {where}: {pick.value.text!r} ({how})")
     return current, notes
+
+
+def sums_from_captions(fields: dict[str, FieldValue], found: dict[str, list[CaptionValue]]
+                       ) -> tuple[dict[str, FieldValue], list[str]]:
+    """While the subtotal and tax do not add up to the total, a captioned tax or subtotal with which
+    they do replaces the model's (it read one tax line of two, "19,25" for "Steuerbetrag 56,87").
+    For after the tax lines are summed (``validate.sum_tax_lines``), which fixes most such taxes from
+    the model's own tags. Returns the fields and a note per change."""
+    if _confirmed(fields):
+        return fields, []
+    for field in ("tax_amount", "subtotal"):
+        have = fields.get(field)
+        for option in found.get(field, []):
+            trial = {**fields, field: option.value}
+            if have is not None and have.value is not None and _confirmed(trial):
+                return trial, [f"{field} read beside its caption {option.caption!r}: {option.value.text!r} (the "
+                               f"model's {have.text!r} does not add up to the total, this does)"]
+    return fields, []
