@@ -721,7 +721,7 @@ def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local
     """What ``invoicegen batch`` does; returns the exit code (0 all done, 1 cannot start,
     2 some inputs failed (see errors.jsonl), 130 interrupted: run the same command again).
     ``processes``: pipeline processes, or threads in this process; default: processes on CPU with
-    more than one core (the Python half of the pipeline then uses every core: 1.6x a plain loop on
+    more than one core (the Python half of the pipeline then uses every core: ~1.5x a plain loop on
     2 cores against 1.07x with threads, docs/batch.md), threads on a GPU (one model on it).
     ``workers``: loader threads (default 4), or pipeline processes (default: one per core; more only
     make the processes fight over the cores)."""
