@@ -203,3 +203,17 @@ def test_a_totals_block_the_model_misread_is_read_beside_its_captions() -> None:
     assert sums == ["tax_amount read beside its caption 'Steuerbetrag': '56,87' (the model's '19,25' does not add "
                     "up to the total, this does)"]
     assert sums_from_captions(fields, found) == (fields, [])  # adding up: nothing to change
+
+
+def test_the_date_printed_with_the_documents_number_replaces_another_date() -> None:
+    """A title "Nr. 471102 vom 05.03.2018": the model took the delivery date below it."""
+    page = _page("Handelsrechnung (380) Nr. 471102 vom 05.03.2018", "Liefer- und Leistungsdatum: 01.03.2018",
+                 "Bestellung Nr. 4 | 3 Stück")
+    delivery = FieldValue(value="2018-03-01", text="01.03.2018", confidence=0.8, page=0, bbox=(200, 54, 280, 64))
+    fields, notes = _fill(page, {"invoice_date": delivery})
+    assert fields["invoice_date"].value == "2018-03-05"
+    assert notes[:1] == ["invoice_date read beside its caption 'Nr. 471102 vom': '05.03.2018' (the model's "
+                         "'01.03.2018' is not the date printed with the document's number)"]
+    same = {"invoice_date": FieldValue(value="2018-03-05", text="05.03.2018", confidence=0.8, page=0,
+                                       bbox=(300, 40, 380, 50))}
+    assert _fill(page, same)[0]["invoice_date"] is same["invoice_date"]

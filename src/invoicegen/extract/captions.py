@@ -52,6 +52,8 @@ _PARTY_WORDS = {"supplier_name": frozenset({"seller", "verkäufer", "vendeur", "
 NAME_LABELS = frozenset({"name", "firma", "company", "nom", "nombre", "nome", "naam"})
 """The label of a party's name line in a form ("Name: Lieferant GmbH")."""
 _PARTY_LINES = 4
+DATE_JOINERS = frozenset({"vom", "dated", "du", "del", "dal", "van", "datiert"})
+"""The word between a document's number and its date in a title ("Rechnung Nr. 471102 vom 05.03.2018")."""
 """How far below its heading a party's name line may be (after its number, a global id)."""
 AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amount_due"})
 _SUMS = ("total_amount", "tax_amount", "subtotal")
@@ -223,6 +225,9 @@ class CaptionValue:
     value: FieldValue
     caption: str
     sure: bool = False
+    explicit: str = ""
+    """Why this value is preferred to the model's (a labelled party name, a dated document number);
+    empty: it only fills a field the model left empty (or, a total, one it read off no total line)."""
 
 
 def wanted_fields(fields: dict[str, FieldValue]) -> set[str]:
@@ -250,7 +255,8 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
     loose_date: CaptionValue | None = None
     if not any(_token(w) in NAME_LABELS for pred in preds for w in pred.words):
         wanted = set(wanted) - set(PARTIES)  # no form: no page is read only for them
-    if not wanted:
+    dated = "invoice_date" in wanted or any(_token(w) in DATE_JOINERS for pred in preds for w in pred.words)
+    if not wanted and not dated:
         return found
     for pred in preds:
         lines = page_lines(pred)
@@ -260,9 +266,12 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
         for k, line in enumerate(lines):
             for cap in line.captions:
                 field = cap.field
+                caption = " ".join(line.words[cap.start:cap.end])
+                if field == "invoice_number" and dated:
+                    date = _dated_number(line, cap, caption, pred.page, ctx)
+                    found.setdefault("invoice_date", []).extend([date] if date else [])
                 if field is None or field not in wanted:
                     continue
-                caption = " ".join(line.words[cap.start:cap.end])
                 places = _value_places(lines, k, cap, field)
                 read = next((r for r in (_read(field, p, ctx) for p in places if p) if r is not None), None)
                 if field == "total_amount" and read and not float(read[0]):
@@ -276,6 +285,23 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
     if loose_date is not None:
         found.setdefault("invoice_date", []).append(loose_date)
     return found
+
+
+def _dated_number(line: Line, cap: Caption, caption: str, page: int, ctx: DocumentContext) -> CaptionValue | None:
+    """The date of a title that prints the document's number and date together, "Nr. 471102 vom
+    05.03.2018", "Facture n° 12 du 13/11/2017": the number's words, a joiner, then a whole date."""
+    rest = list(zip(line.words[cap.end:], line.boxes[cap.end:], strict=True))
+    for j, (word, _) in enumerate(rest[:4]):
+        if _token(word) in DATE_JOINERS:
+            if j == 0 or not any(ch.isdigit() for w, _ in rest[:j] for ch in w):
+                return None
+            read = _date_at(rest[j + 1:], ctx)
+            if read is None:
+                return None
+            value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE, page=page, bbox=read[2])
+            return CaptionValue("invoice_date", value, f"{caption} {' '.join(w for w, _ in rest[:j + 1])}",
+                                sure=True, explicit="the date printed with the document's number")
+    return None
 
 
 def _party_role(line: Line) -> str | None:
@@ -318,7 +344,8 @@ def _party_names(lines: Sequence[Line], page: int, ctx: DocumentContext) -> list
         read = _value(PARTIES[role], words, ctx) if words else None
         if read:
             value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE, page=page, bbox=read[2])
-            found.append(CaptionValue(role, value, f"{heading} / {line.words[0]}", sure=True))
+            found.append(CaptionValue(role, value, f"{heading} / {line.words[0]}", sure=True,
+                                      explicit="the labelled name"))
         role = None
     return found
 
@@ -349,8 +376,9 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
     """Fields the model gave no readable value, taken from ``found`` (a date or number: the first
     found; a total: the largest, which is the total with tax, not without, nor a column's amount);
     a total that is the amount of no total caption replaced by one of a caption that names only the
-    total, unless the model's subtotal and tax add up to it; a party name replaced by the first
-    labelled name under its section heading. Returns the fields and one note per change."""
+    total, unless the model's subtotal and tax add up to it; a value found ``explicit`` (a party
+    name labelled under its section heading, the date printed with the document's number) replaces
+    the model's. Returns the fields and one note per change."""
     current = dict(fields)
     notes: list[str] = []
     for field in (*ENTITY, *PARTIES):
@@ -363,11 +391,14 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
             pick = max(options, key=lambda c: float(c.value.value or 0))
         else:
             pick = options[0]
+        explicit = [c for c in options if c.explicit]
+        if explicit:
+            pick = explicit[0]
         if have is not None and have.value is not None:
-            if field in PARTIES:
-                if have.value in captioned:
+            if explicit:
+                if have.value == pick.value.value:
                     continue
-                how = f"the model's {have.text!r} is not the labelled name"
+                how = f"the model's {have.text!r} is not {pick.explicit}"
             elif field != "total_amount" or not pick.sure or have.value in captioned or _confirmed(current):
                 continue
             else:
@@ -375,7 +406,7 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
         else:
             how = "the model tagged none"
         current[field] = pick.value
-        where = (f"under its section heading {pick.caption!r}" if field in PARTIES else
+        where = (f"under its section heading {pick.caption!r}" if field in PARTIES and pick.explicit else
                  f"beside its caption {pick.caption!r}" if pick.caption else "as the first date of the page")
         notes.append(f"{field} read {where}: {pick.value.text!r} ({how})")
     return current, notes
