@@ -335,6 +335,30 @@ def test_names_vat_numbers_and_phones_that_stop_early_are_completed() -> None:
         "B-SUPPLIER_PHONE", "I-SUPPLIER_PHONE", "O"]
 
 
+def test_a_party_name_gets_the_untagged_words_that_start_it_but_no_caption() -> None:
+    """"TEO HENG [STATIONERY & BOOKS]": the model tagged the end of the name. The words before it
+    on its line join it, not a caption ("Advertiser Name"), and the confidence stays the model's."""
+    from invoicegen.extract.decode import PagePrediction, entity_candidates
+    from invoicegen.schema import NER_LABELS
+
+    def names(words: list[str], tagged: list[str]) -> list[tuple[str, float]]:
+        ner = np.zeros((len(words), len(NER_LABELS)))
+        for i, tag in enumerate(tagged):
+            ner[i, NER_LABELS.index(tag)] = 0.9
+        boxes = [(10.0 + 60 * i, 10.0, 60.0 + 60 * i, 20.0) for i in range(len(words))]
+        empty = np.zeros((len(words), 1))
+        pred = PagePrediction(0, words, boxes, ner, empty, empty)
+        return [(c.text, round(c.confidence, 2)) for c in entity_candidates(pred) if c.entity == "SUPPLIER_NAME"]
+
+    shop = ["Receipt", "TEO", "HENG", "STATIONERY", "&", "BOOKS"]
+    tagged = ["O", "O", "O", "B-SUPPLIER_NAME", "I-SUPPLIER_NAME", "I-SUPPLIER_NAME"]
+    assert names(shop, tagged) == [("TEO HENG STATIONERY & BOOKS", 0.9)]  # "Receipt" is a caption
+    form = ["Advertiser", "Name", "Erin", "Perry", "for", "Senate"]
+    assert names(form, ["O", "O", "O", "B-SUPPLIER_NAME", "I-SUPPLIER_NAME", "I-SUPPLIER_NAME"]) == [
+        ("Erin Perry for Senate", 0.9)]
+    assert names(["Total:", "ACME", "Ltd"], ["O", "B-SUPPLIER_NAME", "I-SUPPLIER_NAME"]) == [("ACME Ltd", 0.9)]
+
+
 def test_a_value_that_wraps_to_the_start_of_the_next_line_stays_one_value() -> None:
     # a narrow receipt: "VAT No.: GB 256 3663" and "44" at the left margin of the next line
     boxes = [(104, 90, 112, 97), (116, 90, 129, 97), (133, 90, 150, 97), (11, 99, 20, 106)]

@@ -20,13 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from invoicegen.extract.decode import PagePrediction, amount_continues, id_continues, union_box
+from invoicegen.extract.lexicon import caption_index, token
 from invoicegen.extract.normalize import DocumentContext, normalize_field
 from invoicegen.extract.validate import totals_add_up
 from invoicegen.schema import BBox, FieldValue
-from invoicegen.synth.locales import LABELS, LOCALE_LABELS, LOCALES, READ_ONLY_LABELS
 
 # caption keys of the factory whose value is a header field; every other caption only ends a value
 CAPTION_FIELDS: dict[str, str] = {
@@ -66,29 +65,8 @@ _AMOUNT = re.compile(r"[^\d\s]{0,3}-?\d[\d.,' ]*[.,]\d{2}-?")
 """A printed amount with its cents (a caption's "0446" or "20iU" is no total), after at most a currency."""
 _GLUED_CAPTION = re.compile(r"^(?:[^\W\d]+\s?)?:\s*")
 """A caption OCR glued to its value ("DATE:15/06/2017"), or the colon after one."""
-_PUNCT = re.compile(r"^[^\w#]+|[^\w#]+$")
 _DATE_LIKE = re.compile(r"\d{1,4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{2,4}|\d{1,2}\.?\s+\w{3,}\.?,?\s+\d{2,4}|"
                         r"[^\W\d]{3,}\.?\s+\d{1,2},?\s+\d{4}|\d{8}")
-
-
-def _token(word: str) -> str:
-    return _PUNCT.sub("", word.casefold())
-
-
-@cache
-def caption_index() -> dict[tuple[str, ...], frozenset[str]]:
-    """Every printed caption of the factory (and the few it does not print yet, READ_ONLY_LABELS) as
-    its tokens -> the caption keys it stands for."""
-    index: dict[tuple[str, ...], set[str]] = {}
-    taxes = sorted({name for spec in LOCALES.values() for name in spec.tax_names})
-    for table in (*LABELS.values(), *LOCALE_LABELS.values(), READ_ONLY_LABELS):
-        for key, texts in table.items():
-            for text in texts:
-                for printed in ([text.replace("{tax}", t) for t in taxes] if "{tax}" in text else [text]):
-                    tokens = tuple(t for t in (_token(w) for w in printed.split()) if t)
-                    if tokens and "{" not in printed and len(tokens) <= 5:
-                        index.setdefault(tokens, set()).add(key)
-    return {k: frozenset(v) for k, v in index.items()}
 
 
 @dataclass(frozen=True)
@@ -133,7 +111,7 @@ def page_lines(pred: PagePrediction) -> list[Line]:
     index = caption_index()
     longest = max(len(k) for k in index)
     for line in lines:
-        tokens = [_token(w) for w in line.words]
+        tokens = [token(w) for w in line.words]
         i = 0
         while i < len(tokens):
             for n in range(min(longest, len(tokens) - i), 0, -1):
@@ -161,7 +139,7 @@ def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> li
     line = lines[k]
     stop = len(line.words) if field == "total_amount" else min(
         (c.start for c in line.captions if c.start >= cap.end), default=len(line.words))
-    places = [[(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True) if _token(w)]]
+    places = [[(w, b) for w, b in zip(line.words[cap.end:stop], line.boxes[cap.end:stop], strict=True) if token(w)]]
     if k + 1 >= len(lines):
         return places
     below = lines[k + 1]
@@ -170,7 +148,7 @@ def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> li
         return places
     x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
     places.append([(w, b) for w, b in zip(below.words, below.boxes, strict=True)
-                   if (amount or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and _token(w)])
+                   if (amount or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and token(w)])
     return places
 
 
@@ -253,9 +231,9 @@ def caption_values(preds: Sequence[PagePrediction], ctx: DocumentContext,
     caption (a till receipt prints its date without one)."""
     found: dict[str, list[CaptionValue]] = {}
     loose_date: CaptionValue | None = None
-    if not any(_token(w) in NAME_LABELS for pred in preds for w in pred.words):
+    if not any(token(w) in NAME_LABELS for pred in preds for w in pred.words):
         wanted = set(wanted) - set(PARTIES)  # no form: no page is read only for them
-    dated = "invoice_date" in wanted or any(_token(w) in DATE_JOINERS for pred in preds for w in pred.words)
+    dated = "invoice_date" in wanted or any(token(w) in DATE_JOINERS for pred in preds for w in pred.words)
     if not wanted and not dated:
         return found
     for pred in preds:
@@ -292,7 +270,7 @@ def _dated_number(line: Line, cap: Caption, caption: str, page: int, ctx: Docume
     05.03.2018", "Facture n° 12 du 13/11/2017": the number's words, a joiner, then a whole date."""
     rest = list(zip(line.words[cap.end:], line.boxes[cap.end:], strict=True))
     for j, (word, _) in enumerate(rest[:4]):
-        if _token(word) in DATE_JOINERS:
+        if token(word) in DATE_JOINERS:
             if j == 0 or not any(ch.isdigit() for w, _ in rest[:j] for ch in w):
                 return None
             read = _date_at(rest[j + 1:], ctx)
@@ -309,7 +287,7 @@ def _party_role(line: Line) -> str | None:
     None (not a heading alone on its line, or both roles: "To" heads a bill-to and a vendor block)."""
     roles = set()
     for part in re.split(r"[/&]", " ".join(line.words)):
-        tokens = tuple(t for t in (_token(w) for w in part.split()) if t)
+        tokens = tuple(t for t in (token(w) for w in part.split()) if t)
         if not tokens:
             continue
         keys = caption_index().get(tokens, frozenset())
@@ -332,7 +310,7 @@ def _party_names(lines: Sequence[Line], page: int, ctx: DocumentContext) -> list
         if new_role is not None:
             role, heading, at = new_role, " ".join(line.words), k
             continue
-        if role is None or k - at > _PARTY_LINES or not _labelled(line) or _token(line.words[0]) not in NAME_LABELS:
+        if role is None or k - at > _PARTY_LINES or not _labelled(line) or token(line.words[0]) not in NAME_LABELS:
             continue
         words = [(w, b) for w, b in zip(line.words[1:], line.boxes[1:], strict=True) if w != ":"]
         if words:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from invoicegen.extract.lexicon import LONGEST_CAPTION, caption_index, token
 from invoicegen.extract.normalize import VAT_LENGTHS
 from invoicegen.model.bio import (
     beside,
@@ -128,6 +129,12 @@ def name_continues(text: str, nxt: str) -> bool:
     return nxt[:1].isupper() or nxt.casefold() in _NAME_JOINERS
 
 
+def name_precedes(prev: str, first: str) -> bool:
+    """Is ``prev`` part of the party name that goes on with the word ``first`` on its line? The
+    mirror of ``name_continues``: a capitalised word or a joiner, no digits, no caption's colon."""
+    return name_continues(prev, first) and (prev[:1].isupper() or prev.casefold() in _NAME_JOINERS)
+
+
 def tax_id_continues(text: str, nxt: str) -> bool:
     """Is ``nxt`` the rest of the VAT number ``text``, printed in groups ("GB 256 3663 [44]",
     "FR84 549 250 [496]"): digits while the number is shorter than its country's?"""
@@ -193,10 +200,25 @@ def entity_candidates(pred: PagePrediction, constrained: bool = False) -> list[C
     cands = []
     for ent in group_entities(tags, pred.boxes):
         conf = float(np.mean(type_probs[ent.type][ent.words]))
-        text = " ".join(pred.words[i] for i in ent.words)
-        cands.append(Candidate(ent.type, text, conf, pred.page, union_box([pred.boxes[i] for i in ent.words]),
-                               ent.words))
+        words = _name_start(ent.words, tags, pred) if _CONTINUES.get(ent.type) is name_continues else ent.words
+        text = " ".join(pred.words[i] for i in words)
+        cands.append(Candidate(ent.type, text, conf, pred.page, union_box([pred.boxes[i] for i in words]), words))
     return cands
+
+
+def _name_start(words: list[int], tags: Sequence[str], pred: PagePrediction) -> list[int]:
+    """A party name with the untagged words before it on its line that start it ("TEO HENG
+    [STATIONERY & BOOKS]", "America [First Action Inc]"), up to a caption ("Advertiser Name [Erin
+    Perry for Senate]"). After the confidence is taken: the model's own words decide which candidate
+    is the name, these only complete it."""
+    captions = caption_index()
+    start = words[0]
+    while (start > 0 and tags[start - 1] == "O" and beside(pred.boxes[start - 1], pred.boxes[start])
+           and name_precedes(pred.words[start - 1], pred.words[start])
+           and not any(tuple(token(w) for w in pred.words[max(0, start - n):start]) in captions
+                       for n in range(1, LONGEST_CAPTION + 1))):
+        start -= 1
+    return [*range(start, words[0]), *words]
 
 
 def best_candidates(cands: Sequence[Candidate]) -> dict[str, list[Candidate]]:
