@@ -525,6 +525,7 @@ def test_detect_languages() -> None:
         ("de_DE", "INVOICE_NUMBER", "202,33", None),  # nor an amount, nor a word without digits
         ("fr_FR", "PO_NUMBER", "Globale", None),
         ("de_DE", "INVOICE_NUMBER", "01.234.567.8-2018-1", "01.234.567.8-2018-1"),
+        ("en_US", "INVOICE_NUMBER", "662627.", "662627"),  # the full stop of a sentence
         ("en_US", "SUPPLIER_EMAIL", "mailto:Billing@Acme.COM", "billing@acme.com"),
         ("en_US", "SUPPLIER_NAME", "  Acme \n Corp  ", "Acme Corp"),
         ("en_US", "INVOICE_DATE", "not a date", None),

@@ -915,8 +915,9 @@ _AMOUNT_LIKE = re.compile(r"-?\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}")
 def _document_id(text: str) -> str | None:
     """An invoice or order number, or None when the text cannot be one: no digit at all, or
     exactly a date or an amount (the model sometimes tags the value beside the number's caption),
-    so that the decoder prefers another candidate."""
-    s = _collapse(text).strip(" :#")
+    so that the decoder prefers another candidate. A sentence's full stop after it is no part of it
+    ("... contract 662627.")."""
+    s = _collapse(text).strip(" :#").rstrip(".,;")
     if not re.search(r"\d", s) or _DATE_LIKE.fullmatch(s) or _AMOUNT_LIKE.fullmatch(s):
         return None
     return s
