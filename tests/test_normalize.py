@@ -526,6 +526,7 @@ def test_detect_languages() -> None:
         ("fr_FR", "PO_NUMBER", "Globale", None),
         ("de_DE", "INVOICE_NUMBER", "01.234.567.8-2018-1", "01.234.567.8-2018-1"),
         ("en_US", "INVOICE_NUMBER", "662627.", "662627"),  # the full stop of a sentence
+        ("de_DE", "INVOICE_NUMBER", "471102 vom 05.03.2018", "471102"),  # a title's date after it
         ("en_US", "SUPPLIER_EMAIL", "mailto:Billing@Acme.COM", "billing@acme.com"),
         ("en_US", "SUPPLIER_NAME", "  Acme \n Corp  ", "Acme Corp"),
         ("en_US", "INVOICE_DATE", "not a date", None),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from invoicegen.extract.decode import PagePrediction, amount_continues, id_continues, union_box
 from invoicegen.extract.lexicon import caption_index, token
-from invoicegen.extract.normalize import DocumentContext, normalize_field
+from invoicegen.extract.normalize import DATE_JOINERS, DocumentContext, normalize_field
 from invoicegen.extract.validate import totals_add_up
 from invoicegen.schema import BBox, FieldValue
 
@@ -51,8 +51,6 @@ _PARTY_WORDS = {"supplier_name": frozenset({"seller", "verkäufer", "vendeur", "
 NAME_LABELS = frozenset({"name", "firma", "company", "nom", "nombre", "nome", "naam"})
 """The label of a party's name line in a form ("Name: Lieferant GmbH")."""
 _PARTY_LINES = 4
-DATE_JOINERS = frozenset({"vom", "dated", "du", "del", "dal", "van", "datiert"})
-"""The word between a document's number and its date in a title ("Rechnung Nr. 471102 vom 05.03.2018")."""
 """How far below its heading a party's name line may be (after its number, a global id)."""
 AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amount_due"})
 _SUMS = ("total_amount", "tax_amount", "subtotal")

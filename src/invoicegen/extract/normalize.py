@@ -912,12 +912,18 @@ _DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}")
 _AMOUNT_LIKE = re.compile(r"-?\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}")
 
 
+DATE_JOINERS = frozenset({"vom", "dated", "du", "del", "dal", "van", "datiert"})
+"""The word between a document's number and its date in a title ("Rechnung Nr. 471102 vom 05.03.2018")."""
+
+
 def _document_id(text: str) -> str | None:
     """An invoice or order number, or None when the text cannot be one: no digit at all, or
     exactly a date or an amount (the model sometimes tags the value beside the number's caption),
     so that the decoder prefers another candidate. A sentence's full stop after it is no part of it
-    ("... contract 662627.")."""
-    s = _collapse(text).strip(" :#").rstrip(".,;")
+    ("... contract 662627."), nor the date a title prints after it ("471102 vom 05.03.2018")."""
+    words = _collapse(text).split()
+    cut = next((i for i, w in enumerate(words) if i and w.casefold() in DATE_JOINERS), len(words))
+    s = " ".join(words[:cut]).strip(" :#").rstrip(".,;")
     if not re.search(r"\d", s) or _DATE_LIKE.fullmatch(s) or _AMOUNT_LIKE.fullmatch(s):
         return None
     return s

@@ -680,11 +680,12 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
 
 # Captions of real documents the factory does not print, by the caption key they stand for: the
 # caption reader (extract/captions.py) knows them, the factory's draws stay as they were. German
-# e-invoice renderings (the XRechnung viewer) head their totals block with these.
+# e-invoice renderings (the XRechnung viewer) head their totals block with these; French and English
+# invoices sum several tax lines as "Total taxes".
 READ_ONLY_LABELS: dict[str, tuple[str, ...]] = {
     "total": ("Bruttosumme", "Gesamtsumme brutto"),
     "subtotal": ("Rechnungssumme ohne USt.", "Summe Nettobeträge"),
-    "tax_total": ("Steuerbetrag", "Umsatzsteuerbetrag", "Summe Umsatzsteuer"),
+    "tax_total": ("Steuerbetrag", "Umsatzsteuerbetrag", "Summe Umsatzsteuer", "Total taxes", "Total des taxes"),
 }
 
 # Captions a locale prints differently from its language, and captions of locale-bound kinds.
