@@ -53,9 +53,9 @@ NAME_LABELS = frozenset({"name", "firma", "company", "nom", "nombre", "nome", "n
 _PARTY_LINES = 4
 """How far below its heading a party's name line may be (after its number, a global id)."""
 AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amount_due"})
+"""Fields read as the rightmost amount of the caption's line."""
 _SUMS = ("total_amount", "tax_amount", "subtotal")
 """The amounts of ``totals_add_up``: read beside their captions while the model's do not add up."""
-"""Fields read as the rightmost amount of the caption's line."""
 CAPTION_CONFIDENCE = 0.5
 """The confidence of a value read beside its caption: printed, but not recognised by the model."""
 
@@ -363,13 +363,13 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
         if not options:
             continue
         captioned = {c.value.value for c in options}
-        if field == "total_amount":
-            pick = max(options, key=lambda c: float(c.value.value or 0))
-        else:
-            pick = options[0]
         explicit = [c for c in options if c.explicit]
         if explicit:
             pick = explicit[0]
+        elif field == "total_amount":
+            pick = max(options, key=lambda c: float(c.value.value or 0))
+        else:
+            pick = options[0]
         if have is not None and have.value is not None:
             if explicit:
                 if have.value == pick.value.value:
@@ -382,7 +382,7 @@ def fill_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
         else:
             how = "the model tagged none"
         current[field] = pick.value
-        where = (f"under its section heading {pick.caption!r}" if field in PARTIES and pick.explicit else
+        where = (f"under its section heading {pick.caption!r}" if field in PARTIES else
                  f"beside its caption {pick.caption!r}" if pick.caption else "as the first date of the page")
         notes.append(f"{field} read {where}: {pick.value.text!r} ({how})")
     return current, notes
@@ -398,9 +398,11 @@ def sums_from_captions(fields: dict[str, FieldValue], found: dict[str, list[Capt
         return fields, []
     for field in ("tax_amount", "subtotal"):
         have = fields.get(field)
+        if have is None or have.value is None:  # a missing one was filled, if printed, by fill_from_captions
+            continue
         for option in found.get(field, []):
             trial = {**fields, field: option.value}
-            if have is not None and have.value is not None and _confirmed(trial):
+            if _confirmed(trial):
                 return trial, [f"{field} read beside its caption {option.caption!r}: {option.value.text!r} (the "
                                f"model's {have.text!r} does not add up to the total, this does)"]
     return fields, []

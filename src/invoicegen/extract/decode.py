@@ -131,7 +131,8 @@ def name_continues(text: str, nxt: str) -> bool:
 
 def name_precedes(prev: str, first: str) -> bool:
     """Is ``prev`` part of the party name that goes on with the word ``first`` on its line? The
-    mirror of ``name_continues``: a capitalised word or a joiner, no digits, no caption's colon."""
+    mirror of ``name_continues``: a capitalised word or a joiner that ends in no separator or
+    caption colon ("Customer:" is no part of the name)."""
     return name_continues(prev, first) and (prev[:1].isupper() or prev.casefold() in _NAME_JOINERS)
 
 
