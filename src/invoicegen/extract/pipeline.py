@@ -116,9 +116,8 @@ class Extractor:
 
     def extract_many(self, docs: Sequence[LoadedDocument], *, options: ExtractOptions | None = None,
                      load_ms: Sequence[float] | None = None) -> list[ExtractionResult]:
-        """Extract already-loaded documents: an fp32 model takes windows of all of them in shared calls,
-        an INT8 model one call per document (documents read from their embedded e-invoice XML skip
-        the model)."""
+        """Extract already-loaded documents, their windows batched together (documents read from their
+        embedded e-invoice XML skip the model)."""
         opts = options or ExtractOptions()
         results: list[ExtractionResult | None] = []
         for i, doc in enumerate(docs):
@@ -131,15 +130,9 @@ class Extractor:
         t0 = time.perf_counter()
         pages_per_doc = [self._encode(docs[i]) for i in todo]
         flat = [p for pages in pages_per_doc for p in pages]
-        if self.runtime.quantized:
-            # One model call per document (its pages' windows together, as extract() does): an INT8 model
-            # quantises activations with one scale per call, so a window's logits would depend on the other
-            # documents in its batch (a result would differ from extract()'s and from run to run with the
-            # batch runner's timing). Measured: batching 16 one-page documents changed all 16 results.
-            logits = [lg for pages in pages_per_doc for lg in predict_pages(pages, self.runtime.run,
-                                                                             batch_size=self.batch_size)]
-        else:  # fp32: windows of all the documents in shared model calls
-            logits = predict_pages(flat, self.runtime.run, batch_size=self.batch_size) if flat else []
+        # windows of all the documents in shared model calls (a quantised runtime runs each window on its
+        # own inside: model.runtime.run_each), so a document's result does not depend on its neighbours
+        logits = predict_pages(flat, self.runtime.run, batch_size=self.batch_size) if flat else []
         model_ms = (time.perf_counter() - t0) * 1000
         k = 0
         for i, pages in zip(todo, pages_per_doc, strict=True):
