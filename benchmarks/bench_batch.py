@@ -9,7 +9,8 @@ Generates ``--n`` invoices with the factory into a temp directory (or takes the 
 model loading count:
 
 * ``sequential loop``: ``Extractor.load()`` (the default backend and thread settings), then
-  ``Extractor.extract`` one file at a time, each result written as ``<name>.json`` (no fsync);
+  ``Extractor.extract`` one file at a time, each result written as ``<path under the input>.json``
+  and named by that path, as the runners do (no fsync);
 * ``local runner, threads`` / ``processes``: ``AsyncBatchRunner`` with its defaults (fsync on),
   ``start()`` first (loads the model / spawns the worker processes and loads theirs);
 * ``ray engine``: a private local Ray with 2 CPUs (``ray.init`` counted as start-up).
@@ -87,7 +88,10 @@ def _child(mode: str, model: Path, src: Path, out: Path, workers: int, batch_siz
         out.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         for p in pdfs:
-            (out / (p.relative_to(src).as_posix() + ".json")).write_text(result_json(extractor.extract(p)))
+            rel = p.relative_to(src).as_posix()  # the runners name a document by its path under the input
+            target = out / (rel + ".json")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(result_json(extractor.extract(p, filename=rel)))
         return {"startup": startup, "run": time.perf_counter() - t, "docs": len(pdfs)}
     if mode == "ray":
         import ray
