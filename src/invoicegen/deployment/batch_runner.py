@@ -5,9 +5,9 @@ Why this shape:
 * **Pipelined.** Reading a file (PDF text layer, or rendering + OCR) is per-file CPU work that
   parallelises. A worker pool (threads or processes) loads files while batches of up to
   ``batch_size`` loaded documents go through ONE ``Extractor.extract_many`` call, so loading and
-  inference overlap and both cores work. The model still sees one document per call: a result
-  never depends on the other documents of its batch (it is exactly what ``Extractor.extract``
-  gives, whatever the engine, mode or timing).
+  inference overlap and both cores work. A result never depends on the other documents of its
+  batch (an INT8 model runs each window in a call of its own: ``model.runtime.run_each``), so it is
+  exactly what ``Extractor.extract`` gives, whatever the engine, mode or timing.
 * **Bounded.** At most ``max_inflight`` documents are submitted or loaded but not yet written, so
   memory stays flat on 10,000 files (the input list is paths only; results are not kept).
 * **Resumable.** An input is done when ``OUT/<rel>.json`` exists and its ``document.sha256`` is
