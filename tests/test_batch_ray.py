@@ -35,18 +35,22 @@ def _without_time(lines: list[dict[str, Any]]) -> dict[str, tuple[str, str, str]
     return {e["path"]: (e["sha256"], e["error"], e["message"]) for e in lines}
 
 
+@pytest.mark.parametrize("split_stages", [False, True], ids=["actors-per-cpu", "load-tasks-and-model-actor"])
 def test_ray_engine_writes_what_the_local_engine_writes(tmp_path: Path, tiny_model_dir: Path,
-                                                        local_ray: Any) -> None:
+                                                        local_ray: Any, split_stages: bool) -> None:
+    """Both layouts: without GPUs (the default here) one actor per CPU does whole batches; with GPUs
+    load tasks feed model actors (forced here on CPU: the same stages, only the device differs)."""
     from invoicegen.deployment.ray_engine import RayBatchEngine
 
     src = make_tree(tmp_path / "in", factory_pdfs(tmp_path / "factory", 4, seed=21))
     local_out, ray_out = tmp_path / "local", tmp_path / "ray"
     local = AsyncBatchRunner(ModelLoader(tiny_model_dir), batch_size=3, num_workers=2,
                              progress=False).process_directory(src, local_out)
-    engine = RayBatchEngine(tiny_model_dir, batch_size=3, progress=False)
+    engine = RayBatchEngine(tiny_model_dir, batch_size=3, progress=False, split_stages=split_stages)
     remote = engine.run(src, ray_out)
 
     assert remote.engine == "ray" and not remote.interrupted
+    assert remote.mode == ("load tasks, 1 model actor" if split_stages else "2 actors reading and extracting")
     for key in ("total", "processed", "failed", "skipped", "pages"):
         assert getattr(remote, key) == getattr(local, key), key
     assert sorted(outputs(ray_out)) == sorted(GOOD)

@@ -512,6 +512,39 @@ def extract_batch(extractor: Extractor, docs: Sequence[LoadedDocument], load_ms:
     return out
 
 
+def load_extract_write(extractor: Extractor, items: Sequence[InputFile], out: Path, options: ExtractOptions, *,
+                       force: bool = False, ignore_unsupported: bool = False, fsync: bool = True
+                       ) -> list[LoadOutcome]:
+    """Load ``items``, ONE extract_many call, write the outputs; one status per file (never raises
+    for a bad file). A whole batch on one core: the local engine's worker processes and the Ray
+    engine's CPU actors, so the two write the same outputs by construction."""
+    finished: list[LoadOutcome] = []
+    loaded: list[LoadOutcome] = []
+    for item in items:
+        o = load_input(item, out, options, force=force, ignore_unsupported=ignore_unsupported, keep_open=True)
+        (loaded if o.status == "loaded" else finished).append(o)
+    if not loaded:
+        return finished
+    docs = [o.loaded for o in loaded if o.loaded is not None]
+    try:
+        results = extract_batch(extractor, docs, [o.load_ms for o in loaded], options)
+    finally:
+        for d in docs:
+            d.close()
+    for o, res in zip(loaded, results, strict=True):
+        o.loaded = None
+        if isinstance(res, Exception):
+            o.status, o.error_type, o.message = "failed", type(res).__name__, error_message(res)
+        else:
+            try:
+                atomic_write_text(output_path(out, o.rel), result_json(res), fsync=fsync)
+                o.status, o.pages, o.summary = "processed", res.document.pages, summary_row(o.rel, res)
+            except OSError as exc:
+                o.status, o.error_type, o.message = "failed", type(exc).__name__, f"writing the output: {exc}"
+        finished.append(o)
+    return finished
+
+
 def with_model_threads(extractor: Extractor, threads: int) -> Extractor:
     """The extractor with an ONNX session of ``threads`` intra-op threads (a second session on the
     same file, ~0.1 s; the extractor itself when it has them, or runs torch, whose threads are

@@ -61,6 +61,7 @@ from invoicegen.deployment.batch_io import (
     discover_inputs,
     error_message,
     extract_batch,
+    load_extract_write,
     load_input,
     loader_process_init,
     open_outcome,
@@ -633,34 +634,10 @@ def _warm_up(extractor: Any) -> None:
 
 def _pipeline_batch(items: list[InputFile], out: Path, force: bool, ignore_unsupported: bool,
                     fsync: bool) -> list[LoadOutcome]:
-    """In a pipeline process: load the files, ONE extract_many call, write the outputs. Returns one
-    small status per file (documents never cross the process boundary)."""
-    extractor, options = _WORKER["extractor"], _WORKER["options"]
-    finished: list[LoadOutcome] = []
-    loaded: list[LoadOutcome] = []
-    for item in items:
-        o = load_input(item, out, options, force=force, ignore_unsupported=ignore_unsupported, keep_open=True)
-        (loaded if o.status == "loaded" else finished).append(o)
-    if not loaded:
-        return finished
-    docs = [o.loaded for o in loaded if o.loaded is not None]
-    try:
-        results = extract_batch(extractor, docs, [o.load_ms for o in loaded], options)
-    finally:
-        for d in docs:
-            d.close()
-    for o, res in zip(loaded, results, strict=True):
-        o.loaded = None
-        if isinstance(res, Exception):
-            o.status, o.error_type, o.message = "failed", type(res).__name__, error_message(res)
-        else:
-            try:
-                atomic_write_text(output_path(out, o.rel), result_json(res), fsync=fsync)
-                o.status, o.pages, o.summary = "processed", res.document.pages, summary_row(o.rel, res)
-            except OSError as exc:
-                o.status, o.error_type, o.message = "failed", type(exc).__name__, f"writing the output: {exc}"
-        finished.append(o)
-    return finished
+    """In a pipeline process: :func:`~invoicegen.deployment.batch_io.load_extract_write` with the
+    process's model (documents never cross the process boundary, only small statuses)."""
+    return load_extract_write(_WORKER["extractor"], items, out, _WORKER["options"], force=force,
+                              ignore_unsupported=ignore_unsupported, fsync=fsync)
 
 
 @contextmanager
@@ -747,7 +724,7 @@ def run_batch_command(input_dir: Path, output_dir: Path, *, engine: str = "local
             with _graceful_signals(stop):
                 stats = RayBatchEngine(model_path=loader.model_path, address=ray_address, batch_size=batch_size,
                                        options=options, force=force, ignore_unsupported=ignore_unsupported,
-                                       progress=progress).run(input_dir, output_dir, stop)
+                                       progress=progress, model_actors=workers).run(input_dir, output_dir, stop)
         else:
             if processes is None:
                 processes = not loader.device.startswith("cuda") and (os.cpu_count() or 1) > 1

@@ -2,11 +2,14 @@
 
 Why Ray Data: it streams files through CPU tasks (reading, OCR) and a pool of model actors (one per
 GPU when the cluster has GPUs) with backpressure between the stages, across as many machines as the
-cluster has, without a queue or scheduler of our own. The pipeline:
+cluster has, without a queue or scheduler of our own. The pipeline with GPUs:
 
     read_binary_files -> map_batches(load: hash, skip check, text layer / OCR; CPU tasks)
-                      -> map_batches(model: Extractor.extract_many, write <rel>.json; actor pool)
+                      -> map_batches(model: Extractor.extract_many, write <rel>.json; GPU actor pool)
                       -> driver: errors.jsonl, progress, stats; summary.csv at the end
+
+Without GPUs the two map stages are one: a pool of one actor per CPU, each reading, loading and
+extracting whole batches (:class:`PipelineStage`), as the local engine's worker processes do.
 
 Everything on disk is the local engine's contract (:mod:`invoicegen.deployment.batch_io`): the same
 inputs, output names, skip rule, error lines and summary, and the same JSON (timings aside), so the
@@ -40,6 +43,7 @@ from invoicegen.deployment.batch_io import (
     discover_inputs,
     error_message,
     extract_batch,
+    load_extract_write,
     load_input,
     open_outcome,
     output_path,
@@ -55,7 +59,7 @@ from invoicegen.schema import Document
 log = logging.getLogger("invoicegen.batch.ray")
 
 RAY_MISSING = ('the ray engine needs Ray Data, which is not installed: pip install "invoicegen[ray]" '
-               '(or pip install "ray[data]>=2.9"); or use --engine local')
+               '(or pip install "ray[data]>=2.10"); or use --engine local')
 
 _COLUMNS = ("rel", "path", "sha256", "status", "document", "dpi", "timings", "load_ms", "error_type", "message",
             "pages")
@@ -82,7 +86,7 @@ def _outcome_to_row(o: LoadOutcome) -> dict[str, Any]:
         "document": o.document.model_dump_json() if o.document is not None else "",
         "dpi": int(o.dpi), "timings": json.dumps(o.timings_ms), "load_ms": float(o.load_ms),
         "error_type": o.error_type,
-        "message": o.message, "pages": len(o.document.pages) if o.document is not None else 0,
+        "message": o.message, "pages": len(o.document.pages) if o.document is not None else o.pages,
     }
 
 
@@ -139,7 +143,7 @@ class ModelStage:
         self.loader = ModelLoader(model_path, device=device, use_gpu=device.startswith("cuda"), options=options)
         self.extractor = self.loader.load_model()
         if not device.startswith("cuda"):  # the ONNX session on the actor's CPUs only, not on every core
-            # of the node: the load tasks run on the others (torch follows OMP_NUM_THREADS, set by Ray)
+            # of the node (torch follows OMP_NUM_THREADS, set by Ray)
             self.extractor = with_model_threads(self.extractor, max(1, int(ray_cpus())))
         self.out = Path(out)
         self.options = options
@@ -171,6 +175,27 @@ class ModelStage:
         return _columns(rows)
 
 
+class PipelineStage(ModelStage):
+    """Actor without GPUs: reads, loads and extracts its batch itself on its one CPU
+    (``batch_io.load_extract_write``, what a worker process of the local engine does).
+
+    Why not load tasks feeding a model actor, as with GPUs: on CPUs both stages need the same cores,
+    and the split cost more than it overlapped. One model actor next to load tasks ran 200 invoices in
+    11-13 s on 2 CPUs (its CPU the bottleneck, at 40 ms a document: 7 of them re-reading the words
+    from the load stage's rows), 2 model actors no faster (the load tasks then lacked a CPU)."""
+
+    def __init__(self, model_path: str, root: str, out: str, options: ExtractOptions, force: bool,
+                 ignore_unsupported: bool, fsync: bool = True) -> None:
+        super().__init__(model_path, out, options, "cpu", fsync)
+        self.root, self.force, self.ignore_unsupported = root, force, ignore_unsupported
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        items = [InputFile(Path(str(p)), Path(str(p)).relative_to(self.root).as_posix()) for p in batch["path"]]
+        outcomes = load_extract_write(self.extractor, items, self.out, self.options, force=self.force,
+                                      ignore_unsupported=self.ignore_unsupported, fsync=self.fsync)
+        return _columns([_outcome_to_row(o) for o in outcomes])
+
+
 # ------------------------------------------------------------------------------------------------
 # The driver
 # ------------------------------------------------------------------------------------------------
@@ -182,17 +207,19 @@ class RayBatchEngine:
     ``address``: a running cluster (``auto``, ``ray://host:10001``, ``host:6379``); None starts a
     local Ray with ``num_cpus`` (default: all) and stops it afterwards. An already initialised Ray
     (``ray.init`` by the caller) is used as it is and left running. ``model_actors``: model replicas
-    (default: one per GPU, or 1 without GPUs); ``load_cpus``: CPUs per loading task; ``model_memory``:
-    bytes of memory reserved per model actor; ``files_per_task``: files read and loaded per task.
+    (default: one per GPU, or one per CPU without GPUs); ``split_stages``: load in CPU tasks and run
+    the model in separate actors (default: when the cluster has GPUs; without, each actor does both,
+    see :class:`PipelineStage`); ``load_cpus``: CPUs per loading task; ``model_memory``: bytes of
+    memory reserved per model actor (split stages); ``files_per_task``: files per read block.
     """
 
     def __init__(self, model_path: str | Path, *, address: str | None = None, batch_size: int = 16,
                  options: ExtractOptions | None = None, force: bool = False, ignore_unsupported: bool = False,
                  progress: bool = True, model_actors: int | None = None, load_cpus: float = 1.0,
                  num_cpus: int | None = None, model_memory: int = 1 << 30, files_per_task: int = 4,
-                 fsync: bool = True) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+                 fsync: bool = True, split_stages: bool | None = None) -> None:
+        if batch_size < 1 or (model_actors is not None and model_actors < 1):
+            raise ValueError("batch_size and model_actors must be at least 1")
         self.model_path = Path(model_path).resolve()
         self.address = address
         self.batch_size = batch_size
@@ -207,6 +234,7 @@ class RayBatchEngine:
         self.model_memory = model_memory
         self.files_per_task = max(1, files_per_task)
         self.fsync = fsync
+        self.split_stages = split_stages
 
     def run(self, input_dir: str | Path, output_dir: str | Path, stop: threading.Event | None = None) -> BatchStats:
         ray = import_ray()
@@ -231,7 +259,7 @@ class RayBatchEngine:
                     if not ray.is_initialized():
                         started = True
                         self._init(ray)
-                    for row in self._execute(ray, src, out, inputs, stop):
+                    for row in self._execute(ray, src, out, inputs, stats):
                         rel, status = row["rel"], row["status"]
                         if status in ("processed", "skipped"):
                             done.add(rel)
@@ -271,36 +299,46 @@ class RayBatchEngine:
             ray.init(num_cpus=self.num_cpus, include_dashboard=False, logging_level=logging.WARNING,
                      log_to_driver=False, _node_ip_address="127.0.0.1")
 
-    def _execute(self, ray: Any, src: Path, out: Path, inputs: list[InputFile], stop: threading.Event) -> Any:
-        """Yield one result row per input as the pipeline produces them."""
+    def _execute(self, ray: Any, src: Path, out: Path, inputs: list[InputFile], stats: BatchStats) -> Any:
+        """One result row per input, yielded as the pipeline produces them (``stats.mode``: the layout)."""
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver shows one bar for the whole run
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        actors = self.model_actors or max(1, gpus)
-        # The memory reservation is also what keeps Ray Data from fusing the load tasks into the model
-        # actors (it fuses stages with identical resource requests): fused, each actor would read
-        # and OCR its batch itself, and loading would no longer overlap inference.
-        model_kw: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-        model_kw["memory"] = self.model_memory
-        # One read block per `files_per_task` files, and the load stage takes whole blocks
-        # (batch_size=None): Ray then fuses reading and loading into one small task per block. An
-        # explicit batch size would keep them apart (two tasks, a copy through the object store); Ray's
-        # default blocks hold n / (2 x CPUs) files each, thousands of files' bytes in one task.
         paths = [str(i.path) for i in inputs]
+        # one block per `files_per_task` files: small tasks spread over the cluster (Ray's default
+        # blocks hold n / (2 x CPUs) files each, thousands of files in one task)
         blocks = max(1, -(-len(paths) // self.files_per_task))
-        try:
-            ds = ray.data.read_binary_files(paths, include_paths=True, override_num_blocks=blocks)
-        except TypeError:  # Ray < 2.10 calls it parallelism
-            ds = ray.data.read_binary_files(paths, include_paths=True, parallelism=blocks)
+        if not (gpus if self.split_stages is None else self.split_stages):
+            # one actor per CPU, each doing whole batches: the local engine's processes
+            actors = self.model_actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            stats.mode = f"{actors} actor{'s' if actors > 1 else ''} reading and extracting"
+            ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+            return self._rows(ds.map_batches(
+                PipelineStage, batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=1, fn_constructor_kwargs={
+                    "model_path": str(self.model_path), "root": str(src), "out": str(out), "options": self.options,
+                    "force": self.force, "ignore_unsupported": self.ignore_unsupported, "fsync": self.fsync}))
+        # Split (with GPUs): CPU tasks read and load (OCR) while the model actors run on the GPUs. The memory
+        # reservation also keeps Ray Data from fusing the load tasks into the model actors (it fuses
+        # stages with identical resource requests): fused, each actor would read and OCR its batch
+        # itself, and loading would no longer overlap inference. The load stage takes whole read
+        # blocks (batch_size=None): Ray then fuses reading and loading into one small task per block.
+        ds = ray.data.read_binary_files(paths, include_paths=True, override_num_blocks=blocks)
         ds = ds.map_batches(load_stage, batch_size=None, num_cpus=self.load_cpus,
                             fn_kwargs={"root": str(src), "out": str(out), "options": LoadOptions.of(self.options),
                                        "force": self.force, "ignore_unsupported": self.ignore_unsupported})
-        ds = ds.map_batches(ModelStage, batch_size=self.batch_size,
-                            compute=ray.data.ActorPoolStrategy(size=actors),
-                            fn_constructor_kwargs={"model_path": str(self.model_path), "out": str(out),
-                                                   "options": self.options,
-                                                   "device": "cuda" if gpus else "cpu", "fsync": self.fsync},
-                            **model_kw)
+        model_kw: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        actors = self.model_actors or max(1, gpus)
+        stats.mode = f"load tasks, {actors} model actor{'s' if actors > 1 else ''}" + (" on GPUs" if gpus else "")
+        return self._rows(ds.map_batches(
+            ModelStage, batch_size=self.batch_size,
+            compute=ray.data.ActorPoolStrategy(size=actors), memory=self.model_memory,
+            fn_constructor_kwargs={"model_path": str(self.model_path), "out": str(out), "options": self.options,
+                                   "device": "cuda" if gpus else "cpu", "fsync": self.fsync}, **model_kw))
+
+    @staticmethod
+    def _rows(ds: Any) -> Any:
+        """Yield the dataset's result rows as plain values, as the pipeline produces them."""
         it = iter(ds.iter_rows())
         try:
             for row in it:
