@@ -143,3 +143,22 @@ def _same(key: str, got: str | None, want: str) -> bool:
     if key in ("supplier_name", "buyer_name"):
         return " ".join(got.lower().split()) == " ".join(str(want).lower().split())
     return got == str(want)
+
+
+def test_table_rows_without_numbers_stay_in_the_table_but_are_not_line_items(realdata: Path,
+                                                                              extractor: Extractor) -> None:
+    """A real car-rental e-invoice rendering: the model's table takes in "Ort: Frankfurt a. M. km:"
+    lines between the items. They stay rows of `tables`, but a line item needs an amount, a
+    quantity or a unit price; every billed amount is still an item."""
+    from collections import Counter
+
+    from invoicegen.extract.pipeline import ExtractOptions
+
+    doc = "zugferd_corpus/FX_EN16931_XRechnung_samples/EN16931_Miete.pdf"
+    gold = {g["doc"]: g for g in map(json.loads, (realdata / "gold_dev.jsonl").read_text().splitlines())}[doc]
+    result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
+    assert result.line_items
+    assert all(it.amount or it.quantity or it.unit_price for it in result.line_items)
+    assert any("Ort:" in cell for t in result.tables for row in t.rows for cell in row)
+    amounts = Counter(it.amount for it in result.line_items)
+    assert not Counter(it["amount"] for it in gold["line_items"]) - amounts
