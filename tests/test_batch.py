@@ -358,6 +358,10 @@ def test_cli_batch_exit_codes_and_messages(tmp_path: Path, tiny_model_dir: Path)
     missing = cli.invoke(app, ["batch", str(src), str(out), "--model", str(tmp_path / "nope"), "--no-progress"])
     assert missing.exit_code == 1 and "does not exist" in missing.output
 
+    for flag in ("--workers", "--batch-size"):  # refused by name before anything starts
+        zero = cli.invoke(app, ["batch", str(src), str(tmp_path / "out0"), flag, "0"])
+        assert zero.exit_code == 2 and flag in zero.output and not (tmp_path / "out0").exists()
+
 
 def test_cli_ray_engine_without_ray_says_how_to_install(tmp_path: Path, tiny_model_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:

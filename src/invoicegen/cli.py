@@ -258,10 +258,10 @@ def batch(
     input_dir: Path = typer.Argument(..., help="Directory of invoices (searched recursively; types sniffed)."),
     output_dir: Path = typer.Argument(..., help="Output directory: <rel>.json per input, errors.jsonl, "
                                       "summary.csv."),
-    workers: int | None = typer.Option(None, "--workers", help="Pipeline processes (default: one per core), "
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Pipeline processes (default: one per core), "
                                        "with --threads loader threads (default 4), with --engine ray model actors "
                                        "(default: one per CPU of the cluster, or per GPU)."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Documents per model call."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Documents per model call."),
     engine: str = typer.Option("local", "--engine", help="local (this machine) or ray (Ray Data)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (default: start "
                                            "a local Ray)."),
