@@ -67,6 +67,24 @@ def test_a_total_read_on_the_cash_line_gives_way_to_the_total_caption() -> None:
                      "amount of a total caption)"]
 
 
+def test_an_amount_under_a_row_of_column_captions_is_read_in_its_column() -> None:
+    """A US broadcast order's totals: "Gross Amount | Agency Comm. | Net Amount" over their values.
+    The gross amount is the one under its caption, not the rightmost of the line (the net amount)."""
+    words = ["Gross", "Amount", "Agency", "Comm.", "Net", "Amount", "$250.00", "($37.50)", "$212.50"]
+    boxes = [(100.0, 40.0, 140.0, 50.0), (146.0, 40.0, 194.0, 50.0), (260.0, 40.0, 308.0, 50.0),
+             (314.0, 40.0, 354.0, 50.0), (420.0, 40.0, 444.0, 50.0), (450.0, 40.0, 498.0, 50.0),
+             (120.0, 54.0, 176.0, 64.0), (270.0, 54.0, 334.0, 64.0), (430.0, 54.0, 486.0, 64.0)]
+    empty = np.zeros((len(words), 1))
+    page = PagePrediction(0, words, boxes, empty, empty, empty)
+    net = FieldValue(value="212.50", text="$212.50", confidence=0.9, page=0, bbox=boxes[-1])
+    fields, notes = _fill(page, {"total_amount": net})
+    assert fields["total_amount"].value == "250.00" and fields["total_amount"].bbox == boxes[6]
+    assert notes == ["total_amount read beside its caption 'Gross Amount': '$250.00' (the model's '$212.50' is not "
+                     "the amount of a total caption)"]
+    gross = FieldValue(value="250.00", text="$250.00", confidence=0.9, page=0, bbox=boxes[6])
+    assert _fill(page, {"total_amount": gross})[0]["total_amount"] is gross
+
+
 def test_the_models_values_stay_when_they_read() -> None:
     model = {"total_amount": FieldValue(value="9.00", text="9.00", confidence=0.8, page=0, bbox=(88, 124, 120, 134)),
              "invoice_date": FieldValue(value="2018-03-06", text="06/03/2018", confidence=0.8, page=0,

@@ -17,6 +17,7 @@ section: a heading naming its role ("Verkäufer", "Käufer/Leistungsempfänger",
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> li
     """Where a caption's value may be printed, in order: the words after it on its line, up to the
     next caption (a total: to the end of the line, "Total Excl.6% GST RM 15.00"); then the words of
     the line below, under the caption (an amount: the whole line, "Total Incl. GST@6% RM / 37.10",
-    unless it starts with a caption of its own, "CASH 50.00")."""
+    unless it starts with a caption of its own, "CASH 50.00"; or, under a row of column captions,
+    its column only: "Gross Amount  Agency Comm.  Net Amount" over "$250.00  ($37.50)  $212.50")."""
     line = lines[k]
     stop = len(line.words) if field == "total_amount" else min(
         (c.start for c in line.captions if c.start >= cap.end), default=len(line.words))
@@ -145,8 +147,12 @@ def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> li
     if amount and below.captions and below.captions[0].start == 0:
         return places
     x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
+    if not amount:  # a value may start under its caption and run on to the right
+        x1 += x1 - x0
+    elif not any(c.start >= cap.end for c in line.captions):
+        x0, x1 = -math.inf, math.inf  # the caption ends its line: the whole line below
     places.append([(w, b) for w, b in zip(below.words, below.boxes, strict=True)
-                   if (amount or (b[0] < x1 + (x1 - x0) and b[2] > x0)) and token(w)])
+                   if b[0] < x1 and b[2] > x0 and token(w)])
     return places
 
 
