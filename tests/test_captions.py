@@ -69,7 +69,8 @@ def test_a_total_read_on_the_cash_line_gives_way_to_the_total_caption() -> None:
 
 def test_an_amount_under_a_row_of_column_captions_is_read_in_its_column() -> None:
     """A US broadcast order's totals: "Gross Amount | Agency Comm. | Net Amount" over their values.
-    The gross amount is the one under its caption, not the rightmost of the line (the net amount)."""
+    The gross amount is the one under its caption, not the rightmost of the line (the net amount),
+    and in a table of periods the one of its "Totals" row."""
     words = ["Gross", "Amount", "Agency", "Comm.", "Net", "Amount", "$250.00", "($37.50)", "$212.50"]
     boxes = [(100.0, 40.0, 140.0, 50.0), (146.0, 40.0, 194.0, 50.0), (260.0, 40.0, 308.0, 50.0),
              (314.0, 40.0, 354.0, 50.0), (420.0, 40.0, 444.0, 50.0), (450.0, 40.0, 498.0, 50.0),
@@ -83,6 +84,15 @@ def test_an_amount_under_a_row_of_column_captions_is_read_in_its_column() -> Non
                      "the amount of a total caption)"]
     gross = FieldValue(value="250.00", text="$250.00", confidence=0.9, page=0, bbox=boxes[6])
     assert _fill(page, {"total_amount": gross})[0]["total_amount"] is gross
+
+    # two periods and their "Totals" row: the column's sum, not its first period, is the total
+    words += ["$175.00", "($26.25)", "$148.75", "Totals", "$425.00", "($63.75)", "$361.25"]
+    boxes += [(120.0, 68.0, 176.0, 78.0), (270.0, 68.0, 334.0, 78.0), (430.0, 68.0, 486.0, 78.0),
+              (20.0, 82.0, 60.0, 92.0), (120.0, 82.0, 176.0, 92.0), (270.0, 82.0, 334.0, 92.0),
+              (430.0, 82.0, 486.0, 92.0)]
+    empty = np.zeros((len(words), 1))
+    fields, _ = _fill(PagePrediction(0, words, boxes, empty, empty, empty), {"total_amount": gross})
+    assert fields["total_amount"].value == "425.00"
 
 
 def test_the_models_values_stay_when_they_read() -> None:

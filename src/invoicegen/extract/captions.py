@@ -57,6 +57,11 @@ AMOUNTS = frozenset({"total_amount", "subtotal", "discount", "tax_amount", "amou
 """Fields read as the rightmost amount of the caption's line."""
 _SUMS = ("total_amount", "tax_amount", "subtotal")
 """The amounts of ``totals_add_up``: read beside their captions while the model's do not add up."""
+_COLUMN_LINES = 8
+"""How far below a row of column captions their table's sum row is looked for."""
+_SUM_ROWS = frozenset({"total", "totals", "summe", "gesamt", "totaux"})
+"""First words of a table's sum row."""
+
 CAPTION_CONFIDENCE = 0.5
 """The confidence of a value read beside its caption: printed, but not recognised by the model."""
 
@@ -135,7 +140,8 @@ def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> li
     next caption (a total: to the end of the line, "Total Excl.6% GST RM 15.00"); then the words of
     the line below, under the caption (an amount: the whole line, "Total Incl. GST@6% RM / 37.10",
     unless it starts with a caption of its own, "CASH 50.00"; or, under a row of column captions,
-    its column only: "Gross Amount  Agency Comm.  Net Amount" over "$250.00  ($37.50)  $212.50")."""
+    its column only: "Gross Amount  Agency Comm.  Net Amount" over "$250.00  ($37.50)  $212.50",
+    and first the column's "Totals" row when one follows within _COLUMN_LINES lines)."""
     line = lines[k]
     stop = len(line.words) if field == "total_amount" else min(
         (c.start for c in line.captions if c.start >= cap.end), default=len(line.words))
@@ -147,12 +153,18 @@ def _value_places(lines: Sequence[Line], k: int, cap: Caption, field: str) -> li
     if amount and below.captions and below.captions[0].start == 0:
         return places
     x0, x1 = line.boxes[cap.start][0], line.boxes[cap.end - 1][2]
+    column = amount and any(c.start >= cap.end for c in line.captions)
     if not amount:  # a value may start under its caption and run on to the right
         x1 += x1 - x0
-    elif not any(c.start >= cap.end for c in line.captions):
+    elif not column:
         x0, x1 = -math.inf, math.inf  # the caption ends its line: the whole line below
-    places.append([(w, b) for w, b in zip(below.words, below.boxes, strict=True)
-                   if b[0] < x1 and b[2] > x0 and token(w)])
+
+    def under(ln: Line) -> list[tuple[str, BBox]]:
+        return [(w, b) for w, b in zip(ln.words, ln.boxes, strict=True) if b[0] < x1 and b[2] > x0 and token(w)]
+
+    if column:  # a table of amounts: its sum row, if it has one, before its first row
+        places += [under(ln) for ln in lines[k + 1:k + 1 + _COLUMN_LINES] if token(ln.words[0]) in _SUM_ROWS][:1]
+    places.append(under(below))
     return places
 
 
