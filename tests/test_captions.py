@@ -12,10 +12,11 @@ from invoicegen.extract.captions import (
     CAPTION_CONFIDENCE,
     caption_values,
     fill_from_captions,
+    legal_name,
     page_lines,
     sums_from_captions,
 )
-from invoicegen.extract.decode import PagePrediction
+from invoicegen.extract.decode import PagePrediction, union_box
 from invoicegen.extract.normalize import DocumentContext
 from invoicegen.extract.pipeline import ExtractOptions, Extractor
 from invoicegen.schema import FieldValue
@@ -138,6 +139,43 @@ def test_no_loose_date_after_another_dates_caption() -> None:
     assert "invoice_date" not in fields and fields["due_date"].value == "2024-02-15"
 
 
+def _seller(page: PagePrediction, fields: dict[str, FieldValue]) -> tuple[str | None, list[str]]:
+    found, notes = legal_name(fields, [page], DocumentContext.from_words(page.words))
+    return (found["supplier_name"].value if "supplier_name" in found else None), notes
+
+
+def _tagged(page: PagePrediction, words: str, confidence: float = 0.9) -> FieldValue:
+    """The model's value: ``words``, where they are printed on ``page``."""
+    first = page.words.index(words.split()[0])
+    box = union_box(page.boxes[first:first + len(words.split())])
+    return FieldValue(value=words, text=words, confidence=confidence, page=0, bbox=box)
+
+
+def test_a_receipts_seller_is_its_top_line_with_a_legal_form_not_a_banner_at_its_foot() -> None:
+    receipt = _page("UNIHAKKA INTERNATIONAL SDN BHD (867388-U)", "12, Jalan Tampoi 7/4", "81200 Johor Bahru",
+                    "TAX INVOICE", "NASI LEMAK 1 9.00", "TOTAL RM 9.00", "Like and Follow Us")
+    banner = _tagged(receipt, "Like and Follow Us")
+    seller, notes = _seller(receipt, {"supplier_name": banner})
+    assert seller == "UNIHAKKA INTERNATIONAL SDN BHD"
+    assert notes == ["supplier_name read as the top line with a legal form: 'UNIHAKKA INTERNATIONAL SDN BHD' (the "
+                     "model's 'Like and Follow Us' has no legal form, and there is no buyer)"]
+    assert _seller(receipt, {})[0] == "UNIHAKKA INTERNATIONAL SDN BHD"  # the model tagged none
+    # an invoice names a buyer too: its top lines may be anyone's
+    buyer = FieldValue(value="ACME", text="ACME", confidence=0.9, page=0, bbox=(20, 40, 60, 50))
+    assert _seller(receipt, {"supplier_name": banner, "buyer_name": buyer}) == ("Like and Follow Us", [])
+
+    wrapped = _page("NANDO'S CHICKENLAND MALAYSIA", "SDN BHD", "Lot 1, Jalan Besar", "Thank you")
+    assert _seller(wrapped, {"supplier_name": _tagged(wrapped, "Thank you")})[0] == \
+        "NANDO'S CHICKENLAND MALAYSIA SDN BHD"
+
+
+def test_a_seller_printed_at_the_top_stays_without_a_legal_form() -> None:
+    """A broadcast order's station ("KRKD-TV") heads the page; the agency below it is no seller."""
+    order = _page("KRKD-TV", "Petersen Media Buying, LLC", "1200 Main St", "Order 4711")
+    station = _tagged(order, "KRKD-TV")
+    assert _seller(order, {"supplier_name": station}) == ("KRKD-TV", [])
+
+
 @pytest.fixture(scope="module")
 def extractor() -> Extractor:
     return Extractor.load()
@@ -153,6 +191,16 @@ def test_real_till_receipts_read_end_to_end(realdata: Path, extractor: Extractor
     result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
     assert result.fields["invoice_date"].value == gold[doc]["fields"]["invoice_date"]
     assert result.fields["total_amount"].value == gold[doc]["fields"]["total_amount"]
+
+
+def test_a_real_receipts_seller_is_not_its_banner(realdata: Path, extractor: Extractor) -> None:
+    """SROIE 033: the model tags the "Like and Follow" banner at the receipt's foot as the seller."""
+    import json
+
+    doc = "sroie_zzzdavid_subset/img/033.jpg"
+    gold = {g["doc"]: g for g in map(json.loads, (realdata / "gold_dev.jsonl").read_text().splitlines())}[doc]
+    result = extractor.extract(realdata / doc, options=ExtractOptions(embedded=False))
+    assert result.fields["supplier_name"].value == gold["fields"]["supplier_name"]
 
 
 def test_amounts_and_a_broadcast_estimate_beside_their_captions() -> None:

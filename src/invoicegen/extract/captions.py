@@ -13,6 +13,10 @@ Forms (the XRechnung viewer's rendering of an e-invoice, many ERP print-outs) pr
 section: a heading naming its role ("Verkäufer", "Käufer/Leistungsempfänger", "Bill To") and a
 "Name: ..." line below it. Such a labelled name is explicit, so it replaces what the model tagged
 (on these pages the model took a banner or an item for the seller).
+
+A document without a buyer (a till receipt) names its seller at the top, and a company's name ends
+in its legal form: when the model's seller carries none and is not printed at the top (a "Like and
+Follow Us" banner at the foot), the first top line that does is the seller (``legal_name``).
 """
 
 from __future__ import annotations
@@ -342,6 +346,59 @@ def _party_names(lines: Sequence[Line], page: int, ctx: DocumentContext) -> list
                                       explicit="the labelled name"))
         role = None
     return found
+
+
+_LETTERHEAD_LINES = 8
+"""The top lines of a first page where ``legal_name`` looks for the seller (in the top third of its
+text, too)."""
+
+LEGAL_FORMS = frozenset({"bhd", "s/b", "ltd", "limited", "gmbh", "mbh", "ag", "kg", "inc", "incorporated", "llc",
+                         "llp", "plc", "corp", "corporation", "pty", "pte", "sarl", "sas", "s.a", "s.a.s", "srl",
+                         "s.r.l", "spa", "s.p.a", "bv", "b.v", "nv", "n.v", "oy", "ab"})
+"""Last words of companies' legal names (as ``lexicon.token`` gives them): Sdn Bhd, Ltd, GmbH, Inc,
+S.A., B.V. ... ("Co." and "& Sons" end many a shop's name but also sentences: not here)."""
+
+
+_LEGAL_WORDS = LEGAL_FORMS | {"sdn", "co", "&", ""}
+"""Words of a legal form's line that name no company by themselves ("Sdn Bhd", "Co. Ltd")."""
+
+
+def _legal_end(words: Sequence[str]) -> int:
+    """Words of a name up to and including its last legal form (0: none)."""
+    return max((i + 1 for i, w in enumerate(words) if i and token(w) in LEGAL_FORMS), default=0)
+
+
+def legal_name(fields: dict[str, FieldValue], preds: Sequence[PagePrediction], ctx: DocumentContext
+               ) -> tuple[dict[str, FieldValue], list[str]]:
+    """A document without a buyer whose seller the model found below the top of the first page and
+    gave no legal form (a "Like and Follow Us" banner at a receipt's foot): the first of the page's
+    top lines (_LETTERHEAD_LINES) that ends in a legal form, up to it ("UNIHAKKA INTERNATIONAL SDN
+    BHD (867388-U)"). Returns the fields and a note when the seller changed."""
+    have = fields.get("supplier_name")
+    if "buyer_name" in fields or not preds or (have is not None and _legal_end(have.text.split())):
+        return fields, []
+    lines = page_lines(preds[0])
+    if not lines:
+        return fields, []
+    y0, y1 = lines[0].boxes[0][1], max(b[3] for b in preds[0].boxes)
+    top = [ln for ln in lines[:_LETTERHEAD_LINES] if ln.boxes[0][1] < y0 + (y1 - y0) / 3]
+    if not top:
+        return fields, []
+    if have is not None and have.page == preds[0].page and have.bbox[1] <= max(b[3] for ln in top for b in ln.boxes):
+        return fields, []  # the model's seller is printed at the top itself (a station's call letters)
+    for k, line in enumerate(top):
+        end = _legal_end(line.words)
+        words = list(zip(line.words[:end], line.boxes[:end], strict=True))
+        if end and k and all(token(w) in _LEGAL_WORDS for w in line.words[:end]):  # "NANDO'S ... / SDN BHD"
+            words = [*zip(top[k - 1].words, top[k - 1].boxes, strict=True), *words]
+        read = _value(PARTIES["supplier_name"], words, ctx) if end else None
+        if read:
+            value = FieldValue(value=read[0], text=read[1], confidence=CAPTION_CONFIDENCE, page=preds[0].page,
+                               bbox=read[2])
+            was = f"the model's {have.text!r} has no legal form" if have is not None else "the model tagged none"
+            return {**fields, "supplier_name": value}, [f"supplier_name read as the top line with a legal form: "
+                                                        f"{read[1]!r} ({was}, and there is no buyer)"]
+    return fields, []
 
 
 def _labelled(line: Line) -> bool:

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from invoicegen.document import Limits, LoadedDocument, load_document
-from invoicegen.extract.captions import caption_values, fill_from_captions, sums_from_captions, wanted_fields
+from invoicegen.extract.captions import (
+    caption_values,
+    fill_from_captions,
+    legal_name,
+    sums_from_captions,
+    wanted_fields,
+)
 from invoicegen.extract.decode import (
     Candidate,
     PagePrediction,
@@ -214,10 +220,11 @@ class Extractor:
         tables = [_table(t) for t in raw_tables]
         found = caption_values(preds, ctx, wanted_fields(fields))
         fields, captioned = fill_from_captions(fields, found)
+        fields, named = legal_name(fields, preds, ctx)
         fields, alternatives, rates = dominant_tax_rate(fields, alternatives)  # before the tax lines are summed
         fields, sums = sum_tax_lines(fields, alternatives)
         fields, captioned_sums = sums_from_captions(fields, found)
-        repairs = [ValidationCheck(check="repair", passed=True, detail=d) for d in captioned + captioned_sums]
+        repairs = [ValidationCheck(check="repair", passed=True, detail=d) for d in captioned + named + captioned_sums]
         repairs += rates + sums
         fields, swaps = repair(fields, alternatives, items)
         repairs += swaps
